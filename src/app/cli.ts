@@ -1,0 +1,158 @@
+/**
+ * The `vigil` command line. `main(argv)` returns the exit code; bin/vigil.js calls it.
+ *
+ *   vigil run [--config FILE]            start a node (default: the shipped config/vigil.yaml)
+ *   vigil validate FILE                  check a config; exit 1 listing every problem
+ *   vigil backtest --data DIR --out DIR [--config FILE]
+ *   vigil --help | --version
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './config-loader.js';
+import { loadVigilConfig, type VigilConfig } from './config.js';
+
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** The shipped default config: HTTP ingest on 127.0.0.1:9464, ./state, alerts to the log. */
+export const DEFAULT_CONFIG = `${PACKAGE_ROOT}config/vigil.yaml`;
+
+const HELP = `vigil: time-series anomaly alerting
+
+Usage:
+  vigil run [--config FILE]     Start Vigil (default config: ${DEFAULT_CONFIG})
+  vigil validate FILE           Check a config file; prints every problem as
+                                file:line:col CODE message and exits 1
+  vigil backtest --data DIR --out DIR [--config FILE]
+                                Run the detector over CSV files in NAB layout
+                                (DIR/<category>/<file>.csv: timestamp,value) and write
+                                OUT/<category>/<file>.csv with timestamp,value,anomaly_score
+  vigil --help                  This help
+  vigil --version               Print the version
+
+Environment: \${NAME} in the config is replaced by the environment variable NAME;
+a key written as <key>_file reads its value from that file.
+Docs: README.md
+`;
+
+interface Parsed {
+  readonly command: string | undefined;
+  readonly positional: string[];
+  readonly flags: Map<string, string | true>;
+}
+
+function parse(argv: readonly string[]): Parsed {
+  const flags = new Map<string, string | true>();
+  const positional: string[] = [];
+  let command: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
+      else {
+        const next = argv[i + 1];
+        if (next !== undefined && !next.startsWith('-')) {
+          flags.set(a.slice(2), next);
+          i++;
+        } else flags.set(a.slice(2), true);
+      }
+    } else if (a === '-h') flags.set('help', true);
+    else if (command === undefined) command = a;
+    else positional.push(a);
+  }
+  return { command, positional, flags };
+}
+
+function str(p: Parsed, name: string): string | undefined {
+  const v = p.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Loads a config or prints its problems; undefined means "exit 1". */
+function load(file: string): VigilConfig | undefined {
+  try {
+    return loadVigilConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(
+        `${err.message}\n${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} in ${file}\n`,
+      );
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const p = parse(argv);
+  if (p.flags.has('version')) {
+    const pkg = JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  if (p.flags.has('help') || p.command === undefined || p.command === 'help') {
+    process.stdout.write(HELP);
+    return p.command === undefined && !p.flags.has('help') ? 2 : 0;
+  }
+  switch (p.command) {
+    case 'validate': {
+      const file = p.positional[0] ?? str(p, 'config');
+      if (!file) {
+        process.stderr.write('usage: vigil validate FILE\n');
+        return 2;
+      }
+      if (!load(file)) return 1;
+      process.stdout.write(`${file}: ok\n`);
+      return 0;
+    }
+    case 'run': {
+      const file = str(p, 'config') ?? DEFAULT_CONFIG;
+      const config = load(file);
+      if (!config) return 1;
+      const { startVigil } = await import('./main.js');
+      const { createProgressBar } = await import('./progress.js');
+      const bar = createProgressBar('recovering');
+      const node = await startVigil(config, {
+        onProgress: (phase, done, total) => bar.update(done, total, phase),
+      });
+      bar.done();
+      process.stderr.write(`vigil listening on ${node.url} (config ${file}, state ${config.state_dir})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          process.stderr.write(`vigil: ${signal}, shutting down\n`);
+          node.close().then(resolve, (err: unknown) => {
+            process.stderr.write(`vigil: error while shutting down: ${String(err)}\n`);
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      return 0;
+    }
+    case 'backtest': {
+      const data = str(p, 'data');
+      const out = str(p, 'out');
+      if (!data || !out) {
+        process.stderr.write('usage: vigil backtest --data DIR --out DIR [--config FILE]\n');
+        return 2;
+      }
+      const config = load(str(p, 'config') ?? DEFAULT_CONFIG);
+      if (!config) return 1;
+      const { runBacktest } = await import('./backtest.js');
+      const { createProgressBar } = await import('./progress.js');
+      const bar = createProgressBar('backtest');
+      const summary = await runBacktest({
+        dataDir: data,
+        outDir: out,
+        detection: config.detection,
+        onProgress: (done, total, file) => bar.update(done, total, file),
+      });
+      bar.done();
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`vigil: unknown command "${p.command}"\n\n${HELP}`);
+      return 2;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The HTTP server: fastify with every route Vigil serves, and the ONE place that turns errors
+ * into responses (`setErrorHandler`): typed errors keep their code and status, fastify's body
+ * errors become ingest codes, anything unknown becomes 500 INTERNAL without details.
+ *
+ * Error body: `{"error":{"code":"INGEST_BAD_JSON","message":"..."}}`; 503/429 carry Retry-After.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { IngestError, registerJsonIngest, type SampleLimits, type SampleSink } from '../ingest/index.js';
+import { durationMs } from '../common/index.js';
+import type { VigilConfig } from './config.js';
+import type { Logger } from './logger.js';
+import type { VigilMetrics } from './metrics.js';
+
+export interface HttpDeps {
+  readonly config: VigilConfig;
+  readonly logger: Logger;
+  readonly metrics: VigilMetrics;
+  readonly sink: SampleSink;
+  /** Readiness: recovered, WAL writable. */
+  readonly ready: () => { ready: boolean; reason?: string };
+  /** Extra route registrations (API, console, protocols) run before listen. */
+  readonly plugins?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
+  readonly now?: () => number;
+}
+
+/** fastify error codes for malformed requests → our codes. */
+const FASTIFY_CODES: Readonly<Record<string, { status: number; code: string }>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'INGEST_BODY_TOO_LARGE' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'INGEST_BAD_JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'INGEST_BAD_JSON' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'INGEST_UNSUPPORTED_MEDIA_TYPE' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'INGEST_BAD_REQUEST' },
+  FST_ERR_VALIDATION: { status: 400, code: 'BAD_REQUEST' },
+};
+
+/** Limits every ingest protocol shares. */
+export function sampleLimits(config: VigilConfig): SampleLimits {
+  const h = config.ingest.http;
+  return {
+    maxLabelsPerSeries: h.max_labels_per_series,
+    maxNameLength: h.max_name_length,
+    maxLabelValueLength: h.max_label_value_length,
+    maxFutureSkewMs: durationMs(h.max_future_skew),
+  };
+}
+
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ module: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: deps.config.server.body_limit_bytes,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+    forceCloseConnections: 'idle',
+  });
+
+  app.setErrorHandler((err: FastifyError | IngestError | Error, req, reply) => {
+    if (err instanceof IngestError) {
+      if (err.details.retryAfterSeconds !== undefined)
+        void reply.header('retry-after', String(err.details.retryAfterSeconds));
+      if (err.statusCode >= 500) req.log.warn({ err }, 'request refused');
+      return reply.code(err.statusCode).send({ error: { code: err.code, message: err.message } });
+    }
+    const fe = err as FastifyError;
+    const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+    if (mapped) {
+      let message = fe.message;
+      if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+        message = `request body is larger than ${deps.config.server.body_limit_bytes} bytes`;
+      if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+        message = `body is not valid JSON: ${fe.message}`;
+      return reply.code(mapped.status).send({ error: { code: mapped.code, message } });
+    }
+    const coded = err as Error & { statusCode?: number; code?: string };
+    if (typeof coded.statusCode === 'number' && coded.statusCode >= 400 && coded.statusCode < 500) {
+      // A typed 4xx from another module (alerts API, console): its own code and message.
+      return reply
+        .code(coded.statusCode)
+        .send({ error: { code: coded.code ?? 'BAD_REQUEST', message: coded.message } });
+    }
+    if (coded.name === 'SyntaxError') {
+      return reply
+        .code(400)
+        .send({ error: { code: 'INGEST_BAD_JSON', message: `body is not valid JSON: ${coded.message}` } });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` } }),
+  );
+
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', (_req, reply) => {
+    const r = deps.ready();
+    return reply
+      .code(r.ready ? 200 : 503)
+      .send(r.ready ? { status: 'ready' } : { status: 'not ready', reason: r.reason });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const body = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(body);
+  });
+
+  if (deps.config.ingest.http.enabled) {
+    registerJsonIngest(app, {
+      sink: deps.sink,
+      limits: sampleLimits(deps.config),
+      maxSamplesPerRequest: deps.config.ingest.http.max_samples_per_request,
+      now: deps.now ?? Date.now,
+    });
+  }
+  for (const p of deps.plugins ?? []) await p(app);
+  return app;
+}

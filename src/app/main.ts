@@ -1,0 +1,120 @@
+/**
+ * Starts a Vigil node: logger and metrics, the alert dispatcher, the pipeline (keyed runtime +
+ * WAL + checkpoints, recovered from the state directory), and the HTTP server; and stops it in
+ * reverse order, draining in-flight work (`close`).
+ *
+ *   HTTP ingest ──▶ sink: runtime.offer + WAL ──▶ workers: anomaly operator (engine + lifecycle)
+ *                                                        │ alert events
+ *                                                        ▼
+ *                            dispatcher: routes, groups, silences, inhibition, outbox ──▶ receivers
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { createAlertDispatcher, type AlertDispatcher } from '../alerts/index.js';
+import { anomalyOperatorOptions } from '../operators/anomaly-operator.js';
+import { registerAlertsApi } from './http/alerts-api.js';
+import { redactConfig, type VigilConfig } from './config.js';
+import { buildHttpApp } from './http.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { startPipeline, type Pipeline, type RecoveryReport } from './pipeline.js';
+import { registerSeriesApi } from './http/series-api.js';
+
+export interface VigilNode {
+  /** The HTTP server's address (host:port as bound). */
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly pipeline: Pipeline;
+  readonly dispatcher: AlertDispatcher;
+  readonly recovery: RecoveryReport;
+  readonly logger: Logger;
+  /** Graceful stop: stop accepting, drain, checkpoint, flush alerts, close. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logger?: Logger;
+  readonly onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export async function startVigil(config: VigilConfig, opts: StartOptions = {}): Promise<VigilNode> {
+  const logger = opts.logger ?? createLogger(config.log.level);
+  mkdirSync(config.state_dir, { recursive: true });
+  const host = config.server.host;
+  let pipeline: Pipeline | undefined;
+  const metrics = createMetrics({
+    queueDepth: () =>
+      pipeline?.runtime
+        .stats()
+        .workers.map((w) => ({
+          worker: w.index,
+          queued: w.queued,
+          lagMs: w.lagMs,
+          processed: w.processed,
+        })) ?? [],
+    series: () => pipeline?.runtime.size ?? 0,
+  });
+
+  const dispatcher = createAlertDispatcher({
+    config: config.alerting,
+    stateDir: config.state_dir,
+    logger: logger.child({ module: 'alerts' }),
+    externalUrl: config.server.external_url ?? `http://${host}:${config.server.port}`,
+    registry: metrics.registry,
+  });
+  await dispatcher.start();
+
+  pipeline = await startPipeline({
+    config,
+    operatorOptions: anomalyOperatorOptions(config.detection, config.alerting),
+    logger,
+    metrics,
+    onAlertEvents: (events, o) => dispatcher.receive(events, o),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
+  const p = pipeline;
+  // Silences reach the operators (silenced samples are kept out of training).
+  const broadcastSilences = (): void =>
+    p.runtime.broadcast({ topic: 'silences', silences: dispatcher.listSilences() });
+  broadcastSilences();
+  dispatcher.onSilencesChanged(broadcastSilences);
+
+  const app = await buildHttpApp({
+    config,
+    logger,
+    metrics,
+    sink: p.sink,
+    ready: () =>
+      p.ready() ? { ready: true } : { ready: false, reason: 'recovering or write-ahead log not writable' },
+    plugins: [
+      (a) => registerAlertsApi(a, { dispatcher }),
+      (a) => registerSeriesApi(a, { runtime: p.runtime, config: () => redactConfig(config) }),
+    ],
+  });
+  await app.listen({ host, port: config.server.port });
+  const addr = app.server.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  logger.info({ url, stateDir: config.state_dir, workers: p.runtime.workerCount }, 'vigil listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    app,
+    pipeline: p,
+    dispatcher,
+    recovery: p.recovery,
+    logger,
+    close() {
+      closing ??= (async () => {
+        logger.info('shutting down: draining in-flight work');
+        await app.close(); // stops accepting; waits for in-flight requests
+        await p.close(); // drains workers, final checkpoint, closes WAL
+        await dispatcher.close(); // stops timers; pending notifications stay in the outbox
+        logger.info('stopped');
+        logger.flush();
+      })();
+      return closing;
+    },
+  };
+}

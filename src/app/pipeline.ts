@@ -1,0 +1,422 @@
+/**
+ * The data path behind every ingest protocol: the SampleSink that routes samples into the keyed
+ * runtime and makes them durable in the write-ahead log before they are acknowledged, plus
+ * checkpoints, recovery on start (checkpoint + WAL replay), worker-crash recovery, and TTL expiry.
+ *
+ *   submit(samples) ─▶ runtime.offer (route, order checks; 503 when a queue is full)
+ *                   ─▶ wal.append (same tick, so a checkpoint barrier never splits them)
+ *                   ─▶ await wal.sync() (group commit) ─▶ acknowledge
+ *
+ * A checkpoint reads `wal.appendLsn` and posts the snapshot barrier to every worker in the same
+ * tick: the snapshot holds exactly the records before that LSN. After the checkpoint file is
+ * durable, WAL segments before the oldest retained checkpoint are deleted.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { durationMs } from '../common/index.js';
+import { IngestError, type SampleSink, type SubmitResult } from '../ingest/index.js';
+import {
+  createKeyedRuntime,
+  listCheckpoints,
+  openWal,
+  pruneCheckpoints,
+  readCheckpoint,
+  readWal,
+  RuntimeError,
+  writeCheckpoint,
+  type KeyedOutput,
+  type KeyedRuntime,
+  type KeyedSample,
+  type LoadedCheckpoint,
+  type Wal,
+  type WalReadStats,
+} from '../keyed-runtime/index.js';
+import type { AlertEvent } from '../alerts/index.js';
+import type { AnomalyOperatorOptions, AnomalyOutput } from '../operators/anomaly-operator.js';
+import type { VigilConfig } from './config.js';
+import type { Logger } from './logger.js';
+import type { VigilMetrics } from './metrics.js';
+
+const OPERATOR_MODULE = new URL('../operators/anomaly-operator.js', import.meta.url).href;
+const OPERATOR_NAME = 'anomaly';
+const OPERATOR_STATE_VERSION = 1;
+
+export interface PipelineOptions {
+  readonly config: VigilConfig;
+  readonly operatorOptions: AnomalyOperatorOptions;
+  readonly logger: Logger;
+  readonly metrics: VigilMetrics;
+  /** Alert events from the operators; `resync` marks open alerts re-announced after a restore. */
+  readonly onAlertEvents: (events: readonly AlertEvent[], opts: { resync: boolean }) => void;
+  /** Progress of long startup work (checkpoint restore, WAL replay). */
+  readonly onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export interface RecoveryReport {
+  readonly checkpointId: number | undefined;
+  readonly restoredKeys: number;
+  readonly replayedRecords: number;
+  readonly replayedSamples: number;
+  readonly tornBytes: number;
+  readonly skippedCheckpoints: readonly string[];
+  readonly seconds: number;
+}
+
+export interface Pipeline {
+  readonly sink: SampleSink;
+  readonly runtime: KeyedRuntime<AnomalyOutput>;
+  readonly recovery: RecoveryReport;
+  /** Writes a checkpoint now (also runs on a timer and at shutdown). */
+  checkpoint(): Promise<{ id: number; keys: number; bytes: number; seconds: number }>;
+  /** True once recovery finished and the WAL accepts writes. */
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+/** Recovers state and starts the runtime, WAL and checkpoint timer. */
+export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
+  const { config, logger, metrics } = opts;
+  const log = logger.child({ module: 'pipeline' });
+  const stateDir = config.state_dir;
+  const walDir = join(stateDir, 'wal');
+  const ckptDir = join(stateDir, 'checkpoints');
+  mkdirSync(stateDir, { recursive: true });
+  const releaseLock = acquireLock(stateDir);
+  const t0 = Date.now();
+
+  let recovering = true;
+  const runtime: KeyedRuntime<AnomalyOutput> = createKeyedRuntime<AnomalyOutput>({
+    operatorModule: OPERATOR_MODULE,
+    operatorOptions: opts.operatorOptions,
+    workers: config.runtime.workers,
+    keyGroups: config.runtime.key_groups,
+    queueCapacity: config.runtime.queue_capacity,
+    batchSize: config.runtime.batch_size,
+    onOutputs: (outputs) => deliver(outputs, false),
+    onError: (e) => {
+      if (e.code === 'RUNTIME_WORKER_FAILED') {
+        metrics.workerRestarts.inc();
+        log.error({ err: e, worker: e.worker }, 'worker failed; restarting it and replaying its key groups');
+      } else {
+        metrics.operatorErrors.inc({ code: e.code });
+        log.warn({ err: e, metricKey: e.key }, 'operator failed on a sample; the sample was skipped');
+      }
+    },
+    onWorkerRestarted: (worker, keyGroups) => {
+      void recoverWorker(worker, keyGroups);
+    },
+  });
+
+  function deliver(outputs: readonly KeyedOutput<AnomalyOutput>[], resync: boolean): void {
+    const events: AlertEvent[] = [];
+    for (const o of outputs) {
+      if (o.output.kind === 'alert') {
+        events.push(o.output.event);
+        metrics.alertEvents.inc({ status: o.output.event.status });
+      }
+    }
+    if (events.length > 0) opts.onAlertEvents(events, { resync });
+  }
+
+  await runtime.ready;
+
+  // 1. Restore the newest readable checkpoint.
+  const skipped: string[] = [];
+  const ids = listCheckpoints(ckptDir);
+  let loaded: LoadedCheckpoint | undefined;
+  for (const id of ids) {
+    try {
+      const c = readCheckpoint(ckptDir, id);
+      checkCompatible(c);
+      loaded = c;
+      break;
+    } catch (err) {
+      // Report loudly; an older checkpoint is safe to use because the WAL is kept back to the
+      // oldest retained checkpoint. Never start from empty state when checkpoints exist.
+      skipped.push((err as Error).message);
+      log.error({ err }, 'checkpoint unusable; trying the previous one');
+    }
+  }
+  if (ids.length > 0 && !loaded) {
+    await runtime.close();
+    releaseLock();
+    throw new RuntimeError(
+      'RUNTIME_CHECKPOINT_UNREADABLE',
+      `no usable checkpoint in ${ckptDir} (${ids.length} found):\n  ${skipped.join('\n  ')}\n` +
+        'Refusing to start with empty state. Move the directory aside to start from scratch deliberately.',
+    );
+  }
+  function checkCompatible(c: LoadedCheckpoint): void {
+    if (c.meta.operator !== OPERATOR_NAME || c.meta.stateVersion !== OPERATOR_STATE_VERSION)
+      throw new RuntimeError(
+        'RUNTIME_CHECKPOINT_INCOMPATIBLE',
+        `${c.file} holds ${c.meta.operator} state v${c.meta.stateVersion}; this Vigil needs ${OPERATOR_NAME} v${OPERATOR_STATE_VERSION}`,
+      );
+    if (c.meta.keyGroups !== config.runtime.key_groups)
+      throw new RuntimeError(
+        'RUNTIME_CHECKPOINT_INCOMPATIBLE',
+        `${c.file} was written with runtime.key_groups=${c.meta.keyGroups}, the config says ${config.runtime.key_groups} (key groups are fixed for the life of the state)`,
+      );
+  }
+  let restoredKeys = 0;
+  if (loaded) {
+    opts.onProgress?.('restore', 0, loaded.meta.keys);
+    restoredKeys = await runtime.restore(loaded.groups);
+    opts.onProgress?.('restore', restoredKeys, loaded.meta.keys);
+    log.info({ checkpoint: loaded.file, keys: restoredKeys }, 'checkpoint restored');
+  }
+
+  // 2. Replay the WAL after it.
+  const fromLsn = loaded?.meta.walLsn ?? 0;
+  const walRead: WalReadStats = { records: 0, samples: 0, tornBytes: 0 };
+  for (const r of readWal(walDir, fromLsn, walRead)) {
+    await offerWhenRoom(r.samples);
+    if (walRead.records % 256 === 0) opts.onProgress?.('replay', walRead.samples, walRead.samples);
+  }
+  await runtime.drain();
+  if (walRead.tornBytes > 0)
+    log.warn({ bytes: walRead.tornBytes }, 'cut a torn record off the end of the WAL (never acknowledged)');
+
+  const wal: Wal = await openWal({
+    dir: walDir,
+    groupCommitMs: durationMs(config.runtime.wal_group_commit),
+    onCommit: (bytes, seconds) => {
+      metrics.walBytes.inc(bytes);
+      metrics.walSyncSeconds.observe(seconds);
+    },
+    onError: (err) =>
+      log.error({ err }, 'write-ahead log write failed; ingest answers 503 until it recovers'),
+  });
+
+  // 3. Re-announce open alerts to the dispatcher (it dedups against its notification log).
+  await resyncOpenAlerts();
+  recovering = false;
+  const recovery: RecoveryReport = {
+    checkpointId: loaded?.meta.id,
+    restoredKeys,
+    replayedRecords: walRead.records,
+    replayedSamples: walRead.samples,
+    tornBytes: walRead.tornBytes,
+    skippedCheckpoints: skipped,
+    seconds: (Date.now() - t0) / 1000,
+  };
+  log.info(recovery, 'recovered');
+
+  async function offerWhenRoom(samples: KeyedSample[]): Promise<void> {
+    for (;;) {
+      try {
+        runtime.offer(samples);
+        return;
+      } catch (err) {
+        if (err instanceof RuntimeError && err.code === 'RUNTIME_OVERLOADED') await runtime.drain();
+        else throw err;
+      }
+    }
+  }
+
+  async function resyncOpenAlerts(): Promise<void> {
+    const open = await runtime.queryAll<AlertEvent>({ kind: 'open-alert' });
+    if (open.length > 0)
+      opts.onAlertEvents(
+        open.map((o) => o.result),
+        { resync: true },
+      );
+  }
+
+  async function recoverWorker(worker: number, keyGroups: readonly number[]): Promise<void> {
+    const wanted = new Set(keyGroups);
+    try {
+      const ids = listCheckpoints(ckptDir);
+      let lsn = 0;
+      for (const id of ids) {
+        try {
+          const c = readCheckpoint(ckptDir, id);
+          const groups = new Map([...c.groups].filter(([kg]) => wanted.has(kg)));
+          await runtime.restore(groups);
+          lsn = c.meta.walLsn;
+          break;
+        } catch (err) {
+          log.error({ err }, 'checkpoint unusable while recovering a worker; trying the previous one');
+        }
+      }
+      const stats: WalReadStats = { records: 0, samples: 0, tornBytes: 0 };
+      for (const r of readWal(walDir, lsn, stats)) {
+        runtime.reoffer(r.samples, wanted);
+        if (stats.records % 64 === 0) await runtime.drain();
+      }
+      await runtime.drain();
+      log.info({ worker, keyGroups: keyGroups.length, records: stats.records }, 'worker recovered');
+    } catch (err) {
+      log.fatal({ err, worker }, 'worker recovery failed; its series lost state since the last checkpoint');
+    } finally {
+      runtime.resume();
+    }
+  }
+
+  // 4. Checkpoints on a timer, and TTL expiry.
+  let nextId = (ids[0] ?? 0) + 1;
+  let checkpointing: Promise<{ id: number; keys: number; bytes: number; seconds: number }> | undefined;
+  async function checkpoint(): Promise<{ id: number; keys: number; bytes: number; seconds: number }> {
+    if (checkpointing) return checkpointing;
+    checkpointing = (async () => {
+      const started = process.hrtime.bigint();
+      const id = nextId++;
+      try {
+        const walLsn = wal.appendLsn; // same tick as the snapshot barrier below
+        const groups = await runtime.snapshot();
+        const bytes = writeCheckpoint(
+          ckptDir,
+          {
+            id,
+            createdAt: new Date().toISOString(),
+            operator: OPERATOR_NAME,
+            stateVersion: OPERATOR_STATE_VERSION,
+            keyGroups: config.runtime.key_groups,
+            walLsn,
+            sources: {},
+          },
+          groups,
+        );
+        pruneCheckpoints(ckptDir, config.runtime.checkpoints_retained);
+        const oldest = listCheckpoints(ckptDir).at(-1);
+        if (oldest !== undefined) wal.truncateBefore(readCheckpointLsn(oldest));
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        metrics.checkpointSeconds.observe(seconds);
+        metrics.checkpointsTotal.inc({ result: 'ok' });
+        const keys = runtime.size;
+        log.info({ checkpoint: id, keys, bytes, seconds }, 'checkpoint written');
+        return { id, keys, bytes, seconds };
+      } catch (err) {
+        metrics.checkpointsTotal.inc({ result: 'failed' });
+        log.error({ err }, 'checkpoint failed; the previous one and the WAL still cover the state');
+        throw err;
+      } finally {
+        checkpointing = undefined;
+      }
+    })();
+    return checkpointing;
+  }
+  function readCheckpointLsn(id: number): number {
+    return readCheckpoint(ckptDir, id).meta.walLsn;
+  }
+  const ckptTimer = setInterval(() => {
+    checkpoint().catch(() => undefined); // logged inside
+  }, durationMs(config.runtime.checkpoint_interval));
+  ckptTimer.unref();
+  const ttlMs = durationMs(config.runtime.series_ttl);
+  const ttlTimer =
+    ttlMs > 0
+      ? setInterval(
+          () => {
+            runtime
+              .expire(Date.now() - ttlMs)
+              .then((n) => n > 0 && log.info({ series: n }, 'expired idle series'))
+              .catch((err: unknown) => log.error({ err }, 'series expiry failed'));
+          },
+          Math.min(ttlMs, 3_600_000),
+        )
+      : undefined;
+  ttlTimer?.unref();
+
+  const sink: SampleSink = {
+    async submit(samples, source): Promise<SubmitResult> {
+      if (recovering)
+        throw new IngestError('INGEST_UNAVAILABLE', 'recovering state; retry shortly', {
+          retryAfterSeconds: 1,
+        });
+      if (!wal.writable)
+        throw new IngestError(
+          'INGEST_UNAVAILABLE',
+          'the write-ahead log cannot be written (disk full?); retry later',
+          {
+            retryAfterSeconds: 5,
+          },
+        );
+      let res;
+      try {
+        res = runtime.offer(samples);
+      } catch (err) {
+        if (
+          err instanceof RuntimeError &&
+          (err.code === 'RUNTIME_OVERLOADED' || err.code === 'RUNTIME_CLOSED')
+        ) {
+          metrics.requestsOverloaded.inc({ source });
+          throw new IngestError('INGEST_OVERLOADED', err.message, { retryAfterSeconds: 1 }, { cause: err });
+        }
+        throw err;
+      }
+      if (res.accepted.length > 0) {
+        wal.append(
+          res.accepted.length === samples.length
+            ? samples
+            : res.accepted.map((i) => samples[i] as KeyedSample),
+        );
+      }
+      try {
+        // Also for duplicates only: their originals may still be in the group being written.
+        await wal.sync();
+      } catch (err) {
+        throw new IngestError(
+          'INGEST_UNAVAILABLE',
+          (err as Error).message,
+          { retryAfterSeconds: 5 },
+          { cause: err },
+        );
+      }
+      metrics.samplesAccepted.inc({ source }, res.accepted.length);
+      if (res.duplicates > 0) metrics.samplesDuplicate.inc({ source }, res.duplicates);
+      for (const r of res.rejected) metrics.samplesRejected.inc({ source, reason: r.code });
+      return { accepted: res.accepted.length, duplicates: res.duplicates, rejected: res.rejected };
+    },
+  };
+
+  return {
+    sink,
+    runtime,
+    recovery,
+    checkpoint,
+    ready: () => !recovering && wal.writable,
+    async close() {
+      clearInterval(ckptTimer);
+      if (ttlTimer) clearInterval(ttlTimer);
+      await runtime.drain();
+      try {
+        await checkpoint();
+      } catch {
+        // Logged in checkpoint(); the WAL still holds everything since the previous one.
+      }
+      await runtime.close();
+      await wal.close();
+      releaseLock();
+    },
+  };
+}
+
+/**
+ * One process per state directory: a LOCK file holding the pid. A lock left by a dead process
+ * (kill -9) is taken over; a live one is refused.
+ */
+function acquireLock(stateDir: string): () => void {
+  const lock = join(stateDir, 'LOCK');
+  try {
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    if (pid && pid !== process.pid && isAlive(pid))
+      throw new RuntimeError(
+        'RUNTIME_CLOSED',
+        `state directory ${stateDir} is in use by process ${pid} (${lock})`,
+      );
+  } catch (err) {
+    if (err instanceof RuntimeError) throw err;
+  }
+  writeFileSync(lock, String(process.pid));
+  return () => rmSync(lock, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

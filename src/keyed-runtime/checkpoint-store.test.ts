@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listCheckpoints, pruneCheckpoints, readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
+import { RuntimeError } from './errors.js';
+
+const meta = (id: number) => ({
+  id,
+  createdAt: '2026-11-21T00:00:00Z',
+  operator: 'anomaly',
+  stateVersion: 1,
+  keyGroups: 8,
+  walLsn: 1234 * id,
+  sources: { kafka: { 't-0': 5 } },
+});
+
+test('a checkpoint round-trips its key groups and positions', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
+  const groups = new Map([
+    [3, { bytes: new Uint8Array([1, 2, 3]), keys: 2 }],
+    [0, { bytes: new Uint8Array([9]), keys: 1 }],
+  ]);
+  writeCheckpoint(dir, meta(1), groups);
+  const c = readCheckpoint(dir, 1);
+  assert.equal(c.meta.walLsn, 1234);
+  assert.equal(c.meta.keys, 3);
+  assert.deepEqual(c.meta.sources, { kafka: { 't-0': 5 } });
+  assert.deepEqual([...c.groups.keys()].sort(), [0, 3]);
+  assert.deepEqual([...c.groups.get(3)!], [1, 2, 3]);
+});
+
+test('pruning keeps the newest N', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
+  for (let id = 1; id <= 4; id++) writeCheckpoint(dir, meta(id), new Map());
+  pruneCheckpoints(dir, 2);
+  assert.deepEqual(listCheckpoints(dir), [4, 3]);
+});
+
+test('a damaged checkpoint is reported with the file and the reason', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
+  writeCheckpoint(dir, meta(7), new Map([[1, { bytes: new Uint8Array(64).fill(7), keys: 1 }]]));
+  const file = join(dir, 'ckpt-000000000007.vgc');
+  const bytes = readFileSync(file);
+  bytes[bytes.length - 5] = 0;
+  writeFileSync(file, bytes);
+  assert.throws(
+    () => readCheckpoint(dir, 7),
+    (e: unknown) =>
+      e instanceof RuntimeError &&
+      e.code === 'RUNTIME_CHECKPOINT_UNREADABLE' &&
+      e.message.includes(file) &&
+      /key group 1 checksum mismatch/.test(e.message),
+  );
+  writeFileSync(file, 'garbage');
+  assert.throws(() => readCheckpoint(dir, 7), /bad magic/);
+});

@@ -1,0 +1,31 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { DURATION_PATTERN } from '../common/index.js';
+
+/** `runtime`: the keyed runtime (worker threads, key groups, queues, checkpoints). */
+export const RuntimeConfigSchema = Type.Object(
+  {
+    /** Worker threads; "auto" = available cores − 1, at least 1. @defaultValue "auto" */
+    workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], {
+      default: 'auto',
+    }),
+    /**
+     * Number of key groups (Flink's max parallelism): fixed for the life of the state directory;
+     * a key's group is murmur2(key) mod key_groups. @defaultValue 128
+     */
+    key_groups: Type.Integer({ minimum: 1, maximum: 32768, default: 128 }),
+    /** Samples queued per worker before ingest answers 503. @defaultValue 200000 */
+    queue_capacity: Type.Integer({ minimum: 1000, default: 200_000 }),
+    /** Samples per batch sent to a worker. @defaultValue 2048 */
+    batch_size: Type.Integer({ minimum: 1, maximum: 65536, default: 2048 }),
+    /** Time between checkpoints. @defaultValue 60s */
+    checkpoint_interval: Type.String({ pattern: DURATION_PATTERN, default: '60s' }),
+    /** Complete checkpoints kept on disk. @defaultValue 2 */
+    checkpoints_retained: Type.Integer({ minimum: 1, default: 2 }),
+    /** Longest wait before a write-ahead-log group is fsynced. @defaultValue 5ms */
+    wal_group_commit: Type.String({ pattern: DURATION_PATTERN, default: '5ms' }),
+    /** A series with no sample for this long is forgotten ("0" = never). @defaultValue 7d */
+    series_ttl: Type.String({ pattern: DURATION_PATTERN, default: '7d' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type RuntimeConfig = Static<typeof RuntimeConfigSchema>;

@@ -1,0 +1,41 @@
+/**
+ * src/keyed-runtime: keyBy for Vigil. Routes each series key to a key group and its worker
+ * thread, keeps per-key state and per-key order, batches samples across threads, bounds queues,
+ * and snapshots/restores state per key group (checkpoints, rescaling, Kafka partition moves).
+ * It knows operators (types.ts), never detectors, prophet or alerts.
+ */
+export type { KeyedContext, KeyedOperator, OperatorModule, StateCodec, KeyedOutput } from './types.js';
+export { assignKeyGroup, workerForKeyGroup, keyGroupRangeForWorker } from './key-groups.js';
+export {
+  createKeyedRuntime,
+  resolveWorkerCount,
+  type KeyedRuntime,
+  type KeyedRuntimeOptions,
+  type KeyedSample,
+  type OfferResult,
+  type RuntimeStats,
+  type RouterRejectCode,
+} from './runtime.js';
+export { createOperatorHarness, type OperatorHarness } from './harness.js';
+export { decodeKeyGroup, type DecodedEntry } from './keyed-store.js';
+export { RuntimeError, type RuntimeErrorCode } from './errors.js';
+export {
+  openWal,
+  readWal,
+  encodeWalRecord,
+  syncDir,
+  type Wal,
+  type WalOptions,
+  type WalRecord,
+  type WalReadStats,
+} from './wal.js';
+export {
+  writeCheckpoint,
+  readCheckpoint,
+  listCheckpoints,
+  pruneCheckpoints,
+  CHECKPOINT_FORMAT,
+  type CheckpointMeta,
+  type LoadedCheckpoint,
+} from './checkpoint-store.js';
+export { RuntimeConfigSchema, type RuntimeConfig } from './config.js';

@@ -1,0 +1,669 @@
+/**
+ * The keyed runtime's main-thread side: routes each sample by key → key group → worker, batches
+ * samples per worker into transferable typed arrays, bounds each worker's queue (backpressure),
+ * and coordinates snapshots, restores, queries and broadcasts.
+ *
+ * Ordering: a key always maps to the same worker and a worker's port is FIFO, so one key's
+ * samples are processed in the order they were offered. The router refuses a sample whose
+ * timestamp is not after its key's newest accepted one (`OUT_OF_ORDER`), acknowledges an exact
+ * repeat of it as a duplicate, and refuses a same-timestamp sample with another value
+ * (`DUPLICATE_CONFLICT`).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { RuntimeError } from './errors.js';
+import { assignKeyGroup, workerForKeyGroup } from './key-groups.js';
+import { decodeKeyGroup } from './keyed-store.js';
+import type { FromWorker, NewKeys, ToWorker, WireError } from './protocol.js';
+import type { KeyedOutput } from './types.js';
+
+/** A sample as the runtime sees it. */
+export interface KeyedSample {
+  readonly key: string;
+  readonly ts: number;
+  readonly value: number;
+}
+
+/** Per-sample refusals the router decides. */
+export type RouterRejectCode = 'OUT_OF_ORDER' | 'DUPLICATE_CONFLICT';
+
+export interface OfferResult {
+  /** Indices (into the offered array) of samples sent to workers. */
+  readonly accepted: number[];
+  /** Exact repeats of a key's newest sample (acknowledged, not processed again). */
+  readonly duplicates: number;
+  readonly rejected: { readonly index: number; readonly code: RouterRejectCode; readonly reason: string }[];
+}
+
+export interface RuntimeEvents<O> {
+  /** Operator outputs, in processing order per key. */
+  onOutputs(outputs: readonly KeyedOutput<O>[]): void;
+  /**
+   * Something failed: an operator threw for a key (the sample was skipped; `key` set), or a worker
+   * died (`code` RUNTIME_WORKER_FAILED). Never swallowed: the wiring logs and counts it.
+   */
+  onError(error: WireError & { readonly worker: number }): void;
+  /**
+   * A worker died and was restarted empty. Its key groups must be restored and the samples since
+   * the last checkpoint re-offered (`reoffer`), or they are lost. Called after the new worker is up.
+   */
+  onWorkerRestarted?(worker: number, keyGroups: readonly number[]): void;
+}
+
+export interface KeyedRuntimeOptions<O> extends RuntimeEvents<O> {
+  /** URL (href) of a module exporting `createOperator` (see OperatorModule). */
+  readonly operatorModule: string;
+  /** Passed to `createOperator` on each worker (structured-cloned). */
+  readonly operatorOptions: unknown;
+  /** Worker threads, or 'auto' (cores − 1, at least 1). */
+  readonly workers: number | 'auto';
+  readonly keyGroups: number;
+  /** Samples queued per worker (batched but not yet acknowledged) before `offer` refuses. */
+  readonly queueCapacity: number;
+  /** Samples per batch message. */
+  readonly batchSize: number;
+}
+
+/** Counters for /metrics and the console. */
+export interface RuntimeStats {
+  readonly workers: readonly {
+    readonly index: number;
+    readonly queued: number;
+    readonly processed: number;
+    readonly stale: number;
+    readonly restarts: number;
+    /** Age of the oldest unacknowledged batch, ms (0 when idle). */
+    readonly lagMs: number;
+  }[];
+  readonly keys: number;
+}
+
+interface RouteEntry {
+  readonly id: number;
+  readonly worker: number;
+  readonly keyGroup: number;
+  lastTs: number;
+  lastValue: number;
+}
+
+interface Batch {
+  ids: Int32Array;
+  ts: Float64Array;
+  values: Float64Array;
+  n: number;
+  newIds: number[];
+  newKeys: string[];
+  newGroups: number[];
+}
+
+interface WorkerSlot {
+  readonly index: number;
+  worker: Worker;
+  ready: Promise<void>;
+  batch: Batch;
+  /** Samples sent and not yet acknowledged, per batch seq, with the send time. */
+  readonly inflight: Map<number, { n: number; sentAt: number }>;
+  inflightSamples: number;
+  processed: number;
+  stale: number;
+  restarts: number;
+  nextId: number;
+  readonly replies: Map<number, (msg: FromWorker) => void>;
+  exiting: boolean;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- O is the output type delivered to onOutputs
+export interface KeyedRuntime<O> {
+  /** Resolves when every worker has loaded its operator. */
+  readonly ready: Promise<void>;
+  readonly workerCount: number;
+  readonly keyGroups: number;
+  /**
+   * Routes samples to their workers (synchronously). Throws RuntimeError RUNTIME_OVERLOADED when
+   * a target worker's queue is full (nothing of the batch is taken) and RUNTIME_CLOSED after close.
+   */
+  offer(samples: readonly KeyedSample[]): OfferResult;
+  /**
+   * Re-sends samples to their workers without the router's order checks (recovery replays); each
+   * worker drops samples not after the key's last processed timestamp. Ignores queue bounds.
+   */
+  reoffer(samples: readonly KeyedSample[], keyGroups?: ReadonlySet<number>): void;
+  /** Sends the partly filled batches now. */
+  flush(): void;
+  /** Resolves when everything offered so far has been processed. */
+  drain(): Promise<void>;
+  /**
+   * A consistent snapshot of every key group's state: all samples offered before the call are in
+   * it, none offered after. `keyGroups` limits it to those groups.
+   */
+  snapshot(keyGroups?: readonly number[]): Promise<Map<number, Uint8Array>>;
+  /** Loads key-group blobs (from a checkpoint) into the workers that own them. */
+  restore(groups: ReadonlyMap<number, Uint8Array>): Promise<number>;
+  /** Forgets the given key groups everywhere (their Kafka partitions were revoked). */
+  dropKeyGroups(keyGroups: readonly number[]): Promise<void>;
+  /** Asks one key's operator a read-only question; undefined when the key is unknown. */
+  query<R>(key: string, query: unknown): Promise<R | undefined>;
+  /** Asks every key; returns up to `limit` answers per worker. */
+  queryAll<R>(query: unknown, limit?: number): Promise<{ key: string; result: R }[]>;
+  /** Sends a message to every worker's operator (`onBroadcast`); replayed to restarted workers. */
+  broadcast(message: { readonly topic: string; readonly [field: string]: unknown }): void;
+  /** Forgets keys whose last sample was processed before `olderThanMs` (processing time). */
+  expire(olderThanMs: number): Promise<number>;
+  /** Known keys (the series index), in insertion order. */
+  keys(): IterableIterator<string>;
+  hasKey(key: string): boolean;
+  readonly size: number;
+  stats(): RuntimeStats;
+  /** While paused (a worker is being recovered), `offer` refuses with RUNTIME_OVERLOADED. */
+  pause(reason: string): void;
+  resume(): void;
+  /** Stops accepting, drains in-flight work, and terminates the workers. */
+  close(): Promise<void>;
+}
+
+const WORKER_URL = new URL('./worker-main.js', import.meta.url);
+
+function newBatch(size: number): Batch {
+  return {
+    ids: new Int32Array(size),
+    ts: new Float64Array(size),
+    values: new Float64Array(size),
+    n: 0,
+    newIds: [],
+    newKeys: [],
+    newGroups: [],
+  };
+}
+
+/** Resolves the `workers` setting: 'auto' = available cores − 1, at least 1. */
+export function resolveWorkerCount(workers: number | 'auto'): number {
+  return workers === 'auto' ? Math.max(1, availableParallelism() - 1) : workers;
+}
+
+/** Starts the workers. */
+export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntime<O> {
+  const workerCount = resolveWorkerCount(opts.workers);
+  const K = opts.keyGroups;
+  const routes = new Map<string, RouteEntry>();
+  const broadcasts = new Map<string, unknown>();
+  let seq = 0;
+  let closed = false;
+  let pausedFor: string | undefined;
+  let flushScheduled = false;
+  const drainWaiters: (() => void)[] = [];
+
+  const slots: WorkerSlot[] = [];
+  for (let i = 0; i < workerCount; i++) slots.push(spawn(i));
+
+  function spawn(index: number, previous?: WorkerSlot): WorkerSlot {
+    const worker = new Worker(WORKER_URL, { name: `vigil-worker-${index}` });
+    const slot: WorkerSlot = previous ?? {
+      index,
+      worker,
+      ready: Promise.resolve(),
+      batch: newBatch(opts.batchSize),
+      inflight: new Map(),
+      inflightSamples: 0,
+      processed: 0,
+      stale: 0,
+      restarts: 0,
+      nextId: 0,
+      replies: new Map(),
+      exiting: false,
+    };
+    slot.worker = worker;
+    slot.ready = new Promise<void>((resolve, reject) => {
+      const onMsg = (msg: FromWorker): void => {
+        if (msg.t === 'ready') {
+          worker.off('message', onMsg);
+          resolve();
+        } else if (msg.t === 'fatal') {
+          worker.off('message', onMsg);
+          reject(new RuntimeError('RUNTIME_WORKER_FAILED', `worker ${index}: ${msg.error.message}`));
+        }
+      };
+      worker.on('message', onMsg);
+    });
+    worker.on('message', (msg: FromWorker) => onMessage(slot, msg));
+    worker.on('error', (err) => {
+      opts.onError({
+        code: 'RUNTIME_WORKER_FAILED',
+        message: `worker ${index} crashed: ${err.message}`,
+        worker: index,
+      });
+    });
+    worker.on('exit', (code) => onExit(slot, worker, code));
+    const init: ToWorker = {
+      t: 'init',
+      workerIndex: index,
+      operatorModule: opts.operatorModule,
+      operatorOptions: opts.operatorOptions,
+      broadcasts: [...broadcasts.values()],
+    };
+    worker.postMessage(init);
+    return slot;
+  }
+
+  function onExit(slot: WorkerSlot, worker: Worker, code: number): void {
+    if (slot.exiting || slot.worker !== worker) return;
+    // An unexpected exit: everything in flight on it is lost from memory (not from the WAL or
+    // Kafka). Restart empty and tell the wiring, which restores and replays.
+    opts.onError({
+      code: 'RUNTIME_WORKER_FAILED',
+      message: `worker ${slot.index} exited with code ${code}`,
+      worker: slot.index,
+    });
+    slot.inflight.clear();
+    slot.inflightSamples = 0;
+    slot.batch = newBatch(opts.batchSize);
+    for (const reply of slot.replies.values())
+      reply({
+        t: 'reply',
+        seq: -1,
+        result: new RuntimeError('RUNTIME_WORKER_FAILED', `worker ${slot.index} died`),
+      });
+    slot.replies.clear();
+    slot.restarts++;
+    // Keys routed to it must be re-announced to the new worker: forget them in the router's
+    // "sent" sense by re-registering on next use. Ingest pauses until the wiring has restored
+    // and replayed the worker's key groups (resume()), so no new sample can overtake a replay.
+    pausedFor = `recovering worker ${slot.index}`;
+    const groups: number[] = [];
+    for (let g = 0; g < K; g++) if (workerForKeyGroup(g, K, workerCount) === slot.index) groups.push(g);
+    for (const [key, e] of routes) if (e.worker === slot.index) routes.delete(key);
+    spawn(slot.index, slot);
+    slot.ready.then(
+      () => opts.onWorkerRestarted?.(slot.index, groups),
+      (err: unknown) =>
+        opts.onError({
+          code: 'RUNTIME_WORKER_FAILED',
+          message: `worker ${slot.index} restart failed: ${String(err)}`,
+          worker: slot.index,
+        }),
+    );
+    checkDrained();
+  }
+
+  function onMessage(slot: WorkerSlot, msg: FromWorker): void {
+    switch (msg.t) {
+      case 'ack': {
+        if (msg.seq >= 0) {
+          const f = slot.inflight.get(msg.seq);
+          if (f) {
+            slot.inflight.delete(msg.seq);
+            slot.inflightSamples -= f.n;
+          }
+        }
+        slot.processed += msg.processed;
+        slot.stale += msg.stale;
+        if (msg.outputs.length > 0) opts.onOutputs(msg.outputs as readonly KeyedOutput<O>[]);
+        for (const e of msg.errors) opts.onError({ ...e, worker: slot.index });
+        checkDrained();
+        return;
+      }
+      case 'snapshot':
+      case 'reply':
+      case 'expired': {
+        const r = slot.replies.get(msg.seq);
+        if (r) {
+          slot.replies.delete(msg.seq);
+          r(msg);
+        }
+        return;
+      }
+      case 'ready':
+      case 'fatal':
+        return;
+    }
+  }
+
+  function checkDrained(): void {
+    if (drainWaiters.length === 0) return;
+    if (slots.some((s) => s.inflightSamples > 0 || s.batch.n > 0)) return;
+    for (const w of drainWaiters.splice(0)) w();
+  }
+
+  function sendBatch(slot: WorkerSlot): void {
+    const b = slot.batch;
+    if (b.n === 0 && b.newIds.length === 0) return;
+    const s = seq++;
+    const newKeys: NewKeys | undefined =
+      b.newIds.length > 0
+        ? { ids: Int32Array.from(b.newIds), keys: b.newKeys, keyGroups: Int32Array.from(b.newGroups) }
+        : undefined;
+    const msg: ToWorker = { t: 'batch', seq: s, n: b.n, newKeys, ids: b.ids, ts: b.ts, values: b.values };
+    slot.inflight.set(s, { n: b.n, sentAt: Date.now() });
+    slot.inflightSamples += b.n;
+    slot.worker.postMessage(msg, [
+      b.ids.buffer as ArrayBuffer,
+      b.ts.buffer as ArrayBuffer,
+      b.values.buffer as ArrayBuffer,
+    ]);
+    slot.batch = newBatch(opts.batchSize);
+  }
+
+  function scheduleFlush(): void {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      for (const s of slots) sendBatch(s);
+    });
+  }
+
+  function routeOf(key: string): RouteEntry {
+    let e = routes.get(key);
+    if (!e) {
+      const keyGroup = assignKeyGroup(key, K);
+      const worker = workerForKeyGroup(keyGroup, K, workerCount);
+      const slot = slots[worker] as WorkerSlot;
+      e = { id: slot.nextId++, worker, keyGroup, lastTs: -Infinity, lastValue: NaN };
+      routes.set(key, e);
+      slot.batch.newIds.push(e.id);
+      slot.batch.newKeys.push(key);
+      slot.batch.newGroups.push(keyGroup);
+    }
+    return e;
+  }
+
+  function append(e: RouteEntry, ts: number, value: number): void {
+    const slot = slots[e.worker] as WorkerSlot;
+    const b = slot.batch;
+    b.ids[b.n] = e.id;
+    b.ts[b.n] = ts;
+    b.values[b.n] = value;
+    if (++b.n === opts.batchSize) sendBatch(slot);
+  }
+
+  const runtime: KeyedRuntime<O> = {
+    ready: Promise.all(slots.map((s) => s.ready)).then(() => undefined),
+    workerCount,
+    keyGroups: K,
+    get size() {
+      return routes.size;
+    },
+
+    offer(samples) {
+      if (closed) throw new RuntimeError('RUNTIME_CLOSED', 'the runtime is shutting down', true);
+      if (pausedFor !== undefined)
+        throw new RuntimeError('RUNTIME_OVERLOADED', `ingest paused: ${pausedFor}`, true);
+      for (const s of slots) {
+        if (s.inflightSamples + s.batch.n >= opts.queueCapacity) {
+          throw new RuntimeError(
+            'RUNTIME_OVERLOADED',
+            `worker ${s.index} has ${s.inflightSamples + s.batch.n} samples queued (capacity ${opts.queueCapacity})`,
+            true,
+          );
+        }
+      }
+      const accepted: number[] = [];
+      const rejected: OfferResult['rejected'] = [];
+      let duplicates = 0;
+      for (let i = 0; i < samples.length; i++) {
+        const smp = samples[i] as KeyedSample;
+        const e = routeOf(smp.key);
+        if (smp.ts > e.lastTs) {
+          e.lastTs = smp.ts;
+          e.lastValue = smp.value;
+          append(e, smp.ts, smp.value);
+          accepted.push(i);
+        } else if (smp.ts === e.lastTs) {
+          if (Object.is(smp.value, e.lastValue)) duplicates++;
+          else
+            rejected.push({
+              index: i,
+              code: 'DUPLICATE_CONFLICT',
+              reason: `series already has value ${e.lastValue} at ts ${smp.ts}; got ${smp.value}`,
+            });
+        } else {
+          rejected.push({
+            index: i,
+            code: 'OUT_OF_ORDER',
+            reason: `ts ${smp.ts} is older than the series' newest accepted sample (${e.lastTs}); samples of a series must arrive in time order`,
+          });
+        }
+      }
+      scheduleFlush();
+      return { accepted, duplicates, rejected };
+    },
+
+    reoffer(samples, keyGroups) {
+      for (const smp of samples) {
+        const e = routeOf(smp.key);
+        if (keyGroups && !keyGroups.has(e.keyGroup)) continue;
+        if (smp.ts > e.lastTs) {
+          e.lastTs = smp.ts;
+          e.lastValue = smp.value;
+        }
+        append(e, smp.ts, smp.value);
+      }
+      scheduleFlush();
+    },
+
+    flush() {
+      for (const s of slots) sendBatch(s);
+    },
+
+    drain() {
+      runtime.flush();
+      return new Promise<void>((resolve) => {
+        drainWaiters.push(resolve);
+        checkDrained();
+      });
+    },
+
+    async snapshot(keyGroups) {
+      runtime.flush();
+      const out = new Map<number, Uint8Array>();
+      const replies = await Promise.all(
+        slots.map(
+          (slot) =>
+            new Promise<FromWorker>((resolve) => {
+              const s = seq++;
+              slot.replies.set(s, resolve);
+              const mine = keyGroups?.filter((g) => workerForKeyGroup(g, K, workerCount) === slot.index);
+              slot.worker.postMessage({ t: 'snapshot', seq: s, keyGroups: mine } satisfies ToWorker);
+            }),
+        ),
+      );
+      for (const r of replies) {
+        if (r.t === 'reply' && r.result instanceof Error) throw r.result;
+        if (r.t !== 'snapshot') throw new RuntimeError('RUNTIME_WORKER_FAILED', 'unexpected snapshot reply');
+        for (const g of r.groups) out.set(g.keyGroup, g.bytes);
+      }
+      return out;
+    },
+
+    async restore(groups) {
+      // Group the decoded entries per worker, register their routes, then send one restore each.
+      const perWorker = new Map<
+        number,
+        {
+          ids: number[];
+          keys: string[];
+          kgs: number[];
+          lastTs: number[];
+          lastValues: number[];
+          states: (Uint8Array | undefined)[];
+        }
+      >();
+      for (const [kg, blob] of groups) {
+        if (kg < 0 || kg >= K)
+          throw new RuntimeError(
+            'RUNTIME_CHECKPOINT_INCOMPATIBLE',
+            `key group ${kg} is outside [0, ${K}): was key_groups changed?`,
+          );
+        const w = workerForKeyGroup(kg, K, workerCount);
+        const slot = slots[w] as WorkerSlot;
+        let acc = perWorker.get(w);
+        if (!acc)
+          perWorker.set(w, (acc = { ids: [], keys: [], kgs: [], lastTs: [], lastValues: [], states: [] }));
+        for (const entry of decodeKeyGroup(blob)) {
+          if (assignKeyGroup(entry.key, K) !== kg)
+            throw new RuntimeError(
+              'RUNTIME_CHECKPOINT_INCOMPATIBLE',
+              `key ${entry.key} is not in key group ${kg}`,
+            );
+          let route = routes.get(entry.key);
+          if (!route) {
+            route = {
+              id: slot.nextId++,
+              worker: w,
+              keyGroup: kg,
+              lastTs: entry.lastTs,
+              lastValue: entry.lastValue,
+            };
+            routes.set(entry.key, route);
+          } else {
+            route.lastTs = Math.max(route.lastTs, entry.lastTs);
+          }
+          acc.ids.push(route.id);
+          acc.keys.push(entry.key);
+          acc.kgs.push(kg);
+          acc.lastTs.push(entry.lastTs);
+          acc.lastValues.push(entry.lastValue);
+          acc.states.push(entry.state);
+        }
+      }
+      let total = 0;
+      await Promise.all(
+        [...perWorker].map(([w, acc]) => {
+          const slot = slots[w] as WorkerSlot;
+          const offsets = new Uint32Array(acc.states.length + 1);
+          let size = 0;
+          acc.states.forEach((st, i) => {
+            offsets[i] = size;
+            size += st?.length ?? 0;
+          });
+          offsets[acc.states.length] = size;
+          const states = new Uint8Array(size);
+          acc.states.forEach((st, i) => st && states.set(st, offsets[i]));
+          total += acc.keys.length;
+          return new Promise<void>((resolve, reject) => {
+            const s = seq++;
+            slot.replies.set(s, (m) =>
+              m.t === 'reply' && m.result instanceof Error ? reject(m.result) : resolve(),
+            );
+            const msg: ToWorker = {
+              t: 'restore',
+              seq: s,
+              ids: Int32Array.from(acc.ids),
+              keys: acc.keys,
+              keyGroups: Int32Array.from(acc.kgs),
+              lastTs: Float64Array.from(acc.lastTs),
+              lastValues: Float64Array.from(acc.lastValues),
+              offsets,
+              states,
+            };
+            slot.worker.postMessage(msg, [states.buffer]);
+          });
+        }),
+      );
+      return total;
+    },
+
+    async dropKeyGroups(keyGroups) {
+      runtime.flush();
+      const set = new Set(keyGroups);
+      for (const [key, e] of routes) if (set.has(e.keyGroup)) routes.delete(key);
+      await Promise.all(
+        slots.map((slot) => {
+          const mine = keyGroups.filter((g) => workerForKeyGroup(g, K, workerCount) === slot.index);
+          if (mine.length === 0) return Promise.resolve();
+          return request(slot, (s) => ({ t: 'drop', seq: s, keyGroups: mine }));
+        }),
+      );
+    },
+
+    async query<R>(key: string, query: unknown) {
+      const e = routes.get(key);
+      if (!e) return undefined;
+      runtime.flush();
+      const m = await request(slots[e.worker] as WorkerSlot, (s) => ({
+        t: 'query',
+        seq: s,
+        id: e.id,
+        query,
+      }));
+      return (m.t === 'reply' ? m.result : undefined) as R | undefined;
+    },
+
+    async queryAll<R>(query: unknown, limit = Number.MAX_SAFE_INTEGER) {
+      runtime.flush();
+      const replies = await Promise.all(
+        slots.map((slot) => request(slot, (s) => ({ t: 'queryAll', seq: s, query, limit }))),
+      );
+      return replies.flatMap((m) =>
+        m.t === 'reply' && Array.isArray(m.result) ? (m.result as { key: string; result: R }[]) : [],
+      );
+    },
+
+    broadcast(message) {
+      broadcasts.set(message.topic, message);
+      for (const s of slots) s.worker.postMessage({ t: 'broadcast', message } satisfies ToWorker);
+    },
+
+    async expire(olderThanMs) {
+      runtime.flush();
+      const replies = await Promise.all(
+        slots.map((slot) => request(slot, (s) => ({ t: 'expire', seq: s, olderThanMs }))),
+      );
+      let n = 0;
+      for (const m of replies) {
+        if (m.t !== 'expired') continue;
+        for (const key of m.keys) routes.delete(key);
+        n += m.keys.length;
+      }
+      return n;
+    },
+
+    keys: () => routes.keys(),
+    hasKey: (key) => routes.has(key),
+
+    stats() {
+      const now = Date.now();
+      return {
+        keys: routes.size,
+        workers: slots.map((s) => {
+          let oldest = now;
+          for (const f of s.inflight.values()) if (f.sentAt < oldest) oldest = f.sentAt;
+          return {
+            index: s.index,
+            queued: s.inflightSamples + s.batch.n,
+            processed: s.processed,
+            stale: s.stale,
+            restarts: s.restarts,
+            lagMs: now - oldest,
+          };
+        }),
+      };
+    },
+
+    pause(reason) {
+      pausedFor = reason;
+    },
+    resume() {
+      pausedFor = undefined;
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await runtime.drain();
+      for (const s of slots) s.exiting = true;
+      await Promise.all(slots.map((s) => s.worker.terminate()));
+    },
+  };
+
+  function request(slot: WorkerSlot, make: (seq: number) => ToWorker): Promise<FromWorker> {
+    return new Promise<FromWorker>((resolve, reject) => {
+      const s = seq++;
+      slot.replies.set(s, (m) =>
+        m.t === 'reply' && m.result instanceof Error ? reject(m.result) : resolve(m),
+      );
+      slot.worker.postMessage(make(s));
+    });
+  }
+
+  return runtime;
+}

@@ -1,0 +1,116 @@
+/**
+ * Entry point of a worker thread: loads the operator module named in `init`, then serves
+ * batches, snapshots, restores, queries and broadcasts in arrival order (the port is FIFO, so a
+ * snapshot request sees every batch sent before it: a consistent cut without stopping ingest).
+ */
+import { parentPort } from 'node:worker_threads';
+import { KeyedStore } from './keyed-store.js';
+import type { FromWorker, ToWorker } from './protocol.js';
+import type { KeyedOperator, OperatorModule } from './types.js';
+
+const port = parentPort;
+if (!port) throw new Error('worker-main.ts must run on a worker thread');
+
+let store: KeyedStore<unknown, unknown> | undefined;
+let operator: KeyedOperator<unknown, unknown> | undefined;
+const pending: ToWorker[] = [];
+
+function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(msg, transfer);
+}
+
+function handle(msg: ToWorker): void {
+  const s = store!;
+  switch (msg.t) {
+    case 'batch': {
+      if (msg.newKeys) {
+        const nk = msg.newKeys;
+        for (let i = 0; i < nk.keys.length; i++)
+          s.addKey(nk.ids[i] as number, nk.keys[i] as string, nk.keyGroups[i] as number);
+      }
+      let processed = 0;
+      let stale = 0;
+      for (let i = 0; i < msg.n; i++) {
+        if (s.process(msg.ids[i] as number, msg.ts[i] as number, msg.values[i] as number)) processed++;
+        else stale++;
+      }
+      const { outputs, errors } = s.drain();
+      send({ t: 'ack', seq: msg.seq, processed, stale, outputs, errors });
+      return;
+    }
+    case 'restore': {
+      for (let i = 0; i < msg.keys.length; i++) {
+        const from = msg.offsets[i] as number;
+        const to = msg.offsets[i + 1] as number;
+        const state = to > from ? operator!.codec.decode(msg.states.subarray(from, to)) : undefined;
+        s.addKey(
+          msg.ids[i] as number,
+          msg.keys[i] as string,
+          msg.keyGroups[i] as number,
+          msg.lastTs[i],
+          msg.lastValues[i],
+          state,
+        );
+      }
+      send({ t: 'reply', seq: msg.seq, result: msg.keys.length });
+      return;
+    }
+    case 'snapshot': {
+      const groups = (msg.keyGroups ?? s.keyGroups()).map((g) => ({ keyGroup: g, ...s.encodeKeyGroup(g) }));
+      send(
+        { t: 'snapshot', seq: msg.seq, groups },
+        groups.map((g) => g.bytes.buffer as ArrayBuffer),
+      );
+      return;
+    }
+    case 'drop':
+      s.dropKeyGroups(msg.keyGroups);
+      send({ t: 'reply', seq: msg.seq, result: true });
+      return;
+    case 'query':
+      send({ t: 'reply', seq: msg.seq, result: s.query(msg.id, msg.query) });
+      return;
+    case 'queryAll':
+      send({ t: 'reply', seq: msg.seq, result: s.queryAll(msg.query, msg.limit) });
+      return;
+    case 'broadcast':
+      operator!.onBroadcast?.(msg.message);
+      return;
+    case 'expire':
+      send({ t: 'expired', seq: msg.seq, keys: s.expire(msg.olderThanMs) });
+      return;
+    case 'init':
+      return;
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.t === 'init') {
+    void init(msg);
+    return;
+  }
+  if (!store) pending.push(msg);
+  else handle(msg);
+});
+
+async function init(msg: Extract<ToWorker, { t: 'init' }>): Promise<void> {
+  try {
+    const mod = (await import(msg.operatorModule)) as OperatorModule<unknown, unknown>;
+    operator = mod.createOperator(msg.operatorOptions);
+    for (const b of msg.broadcasts) operator.onBroadcast?.(b);
+    store = new KeyedStore(operator, Date.now);
+    setInterval(() => {
+      store!.fireTimers(Date.now());
+      const { outputs, errors } = store!.drain();
+      if (outputs.length || errors.length)
+        send({ t: 'ack', seq: -1, processed: 0, stale: 0, outputs, errors });
+    }, 1000).unref();
+    send({ t: 'ready' });
+    for (const m of pending.splice(0)) handle(m);
+  } catch (err) {
+    send({
+      t: 'fatal',
+      error: { code: 'RUNTIME_WORKER_FAILED', message: `cannot load operator: ${String(err)}` },
+    });
+  }
+}

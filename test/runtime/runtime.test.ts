@@ -1,0 +1,200 @@
+/**
+ * Real-thread tests of the keyed runtime: per-key order across workers, router order checks,
+ * backpressure, snapshots and rescaling, operator errors, worker crashes, queries, broadcasts.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  assignKeyGroup,
+  createKeyedRuntime,
+  RuntimeError,
+  type KeyedOutput,
+  type KeyedRuntime,
+} from '../../src/keyed-runtime/index.js';
+import type { SeqOutput, SeqState } from '../support/operators/sequence.js';
+
+const OPERATOR = new URL('../support/operators/sequence.js', import.meta.url).href;
+
+function start(
+  workers: number,
+  extra: Partial<Parameters<typeof createKeyedRuntime<SeqOutput>>[0]> = {},
+): {
+  rt: KeyedRuntime<SeqOutput>;
+  outputs: KeyedOutput<SeqOutput>[];
+  errors: { code: string; key?: string }[];
+} {
+  const outputs: KeyedOutput<SeqOutput>[] = [];
+  const errors: { code: string; key?: string }[] = [];
+  const rt = createKeyedRuntime<SeqOutput>({
+    operatorModule: OPERATOR,
+    operatorOptions: {},
+    workers,
+    keyGroups: 64,
+    queueCapacity: 1_000_000,
+    batchSize: 256,
+    onOutputs: (o) => outputs.push(...o),
+    onError: (e) => errors.push(e),
+    ...extra,
+  });
+  return { rt, outputs, errors };
+}
+
+describe('keyed runtime (real worker threads)', () => {
+  test('keeps per-key order across 4 workers and processes every sample once', async () => {
+    const { rt, outputs, errors } = start(4);
+    await rt.ready;
+    const keys = Array.from({ length: 200 }, (_, i) => `m{k="${i}"}`);
+    let total = 0;
+    for (let round = 0; round < 50; round++) {
+      const batch = keys.map((key, i) => ({ key, ts: 1_000 + round * 10 + (i % 7), value: round }));
+      const r = rt.offer(batch);
+      assert.equal(r.accepted.length, batch.length);
+      total += batch.length;
+    }
+    await rt.drain();
+    assert.equal(outputs.length, total);
+    assert.deepEqual(errors, []);
+    const perKey = new Map<string, SeqOutput[]>();
+    for (const o of outputs) perKey.set(o.key, [...(perKey.get(o.key) ?? []), o.output]);
+    for (const [key, outs] of perKey) {
+      assert.equal(outs.length, 50, key);
+      outs.forEach((o, i) => assert.equal(o.count, i + 1, `${key} count order`));
+      for (let i = 1; i < outs.length; i++) assert.ok(outs[i]!.ts > outs[i - 1]!.ts, `${key} ts order`);
+    }
+    const workersUsed = new Set(
+      rt
+        .stats()
+        .workers.filter((w) => w.processed > 0)
+        .map((w) => w.index),
+    );
+    assert.equal(workersUsed.size, 4, 'keys spread over all workers');
+    await rt.close();
+  });
+
+  test('router refuses out-of-order samples, acks exact duplicates, refuses conflicting duplicates', async () => {
+    const { rt, outputs } = start(1);
+    await rt.ready;
+    const r = rt.offer([
+      { key: 'a', ts: 10, value: 1 },
+      { key: 'a', ts: 20, value: 2 },
+      { key: 'a', ts: 20, value: 2 },
+      { key: 'a', ts: 20, value: 3 },
+      { key: 'a', ts: 15, value: 9 },
+      { key: 'b', ts: 15, value: 9 },
+    ]);
+    assert.deepEqual(r.accepted, [0, 1, 5]);
+    assert.equal(r.duplicates, 1);
+    assert.deepEqual(
+      r.rejected.map((x) => [x.index, x.code]),
+      [
+        [3, 'DUPLICATE_CONFLICT'],
+        [4, 'OUT_OF_ORDER'],
+      ],
+    );
+    assert.match(r.rejected[1]!.reason, /older than/);
+    await rt.drain();
+    assert.equal(outputs.length, 3);
+    await rt.close();
+  });
+
+  test('bounded queues: offer refuses with RUNTIME_OVERLOADED instead of buffering without limit', async () => {
+    const { rt } = start(1, { queueCapacity: 1000, batchSize: 100 });
+    await rt.ready;
+    const big = Array.from({ length: 1000 }, (_, i) => ({ key: `k${i % 10}`, ts: 1_000 + i, value: 1 }));
+    rt.offer(big);
+    assert.throws(
+      () => rt.offer([{ key: 'x', ts: 1, value: 1 }]),
+      (e: unknown) => e instanceof RuntimeError && e.code === 'RUNTIME_OVERLOADED' && e.retryable,
+    );
+    await rt.drain();
+    assert.doesNotThrow(() => rt.offer([{ key: 'x', ts: 1, value: 1 }]));
+    await rt.close();
+  });
+
+  test('snapshot → restore into a different worker count keeps every key (rescaling by key group)', async () => {
+    const a = start(3);
+    await a.rt.ready;
+    const keys = Array.from({ length: 300 }, (_, i) => `series_${i}`);
+    for (let t = 1; t <= 5; t++) a.rt.offer(keys.map((key, i) => ({ key, ts: t * 1000, value: i })));
+    const snap = await a.rt.snapshot();
+    await a.rt.close();
+    for (const kg of snap.keys()) assert.ok(kg >= 0 && kg < 64);
+
+    const b = start(2);
+    await b.rt.ready;
+    assert.equal(await b.rt.restore(snap), 300);
+    for (const [i, key] of keys.entries()) {
+      const s = await b.rt.query<SeqState>(key, 'state');
+      assert.deepEqual(s, { count: 5, lastTs: 5000, sum: 5 * i, orderViolations: 0 }, key);
+    }
+    // Restored keys keep their order checks: an old timestamp is refused, a new one continues.
+    const r = b.rt.offer([
+      { key: keys[0]!, ts: 4000, value: 0 },
+      { key: keys[0]!, ts: 6000, value: 0 },
+    ]);
+    assert.deepEqual(r.accepted, [1]);
+    await b.rt.drain();
+    assert.equal(b.outputs.at(-1)?.output.count, 6);
+    // Each restored key went to the worker that owns its key group now.
+    const owner = (key: string): number => Math.floor((assignKeyGroup(key, 64) * 2) / 64);
+    assert.ok(b.outputs.every((o) => o.key !== keys[0] || owner(keys[0]) === owner(o.key)));
+    await b.rt.close();
+  });
+
+  test('an operator error skips that sample, is reported with its key, and others go on', async () => {
+    const { rt, outputs, errors } = start(2);
+    await rt.ready;
+    rt.offer([
+      { key: 'good', ts: 1, value: 1 },
+      { key: 'bad', ts: 1, value: -1 },
+      { key: 'good', ts: 2, value: 1 },
+    ]);
+    await rt.drain();
+    assert.equal(outputs.filter((o) => o.key === 'good').length, 2);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.code, 'RUNTIME_OPERATOR_FAILED');
+    assert.equal(errors[0]!.key, 'bad');
+    await rt.close();
+  });
+
+  test('a worker crash is surfaced, the worker restarts, ingest pauses until recovery resumes it', async () => {
+    let restarted: { worker: number; keyGroups: readonly number[] } | undefined;
+    const { rt, errors } = start(2, {
+      onWorkerRestarted: (worker, keyGroups) => {
+        restarted = { worker, keyGroups };
+      },
+    });
+    await rt.ready;
+    rt.offer([{ key: 'victim', ts: 1, value: -999 }]);
+    const deadline = Date.now() + 10_000;
+    while (!restarted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(restarted, 'onWorkerRestarted called');
+    assert.ok(errors.some((e) => e.code === 'RUNTIME_WORKER_FAILED'));
+    assert.ok(restarted.keyGroups.includes(assignKeyGroup('victim', 64)));
+    assert.throws(() => rt.offer([{ key: 'x', ts: 5, value: 1 }]), /paused/);
+    rt.resume();
+    rt.offer([{ key: 'x', ts: 5, value: 1 }]);
+    await rt.drain();
+    assert.equal(rt.stats().workers[restarted.worker]!.restarts, 1);
+    await rt.close();
+  });
+
+  test('queries, broadcasts and timers reach the operator', async () => {
+    const { rt, outputs } = start(2);
+    await rt.ready;
+    rt.offer([{ key: 'q', ts: 1, value: 42 }]);
+    rt.broadcast({ topic: 'silences', n: 1 });
+    assert.deepEqual(await rt.query('q', 'broadcast'), { topic: 'silences', n: 1 });
+    assert.equal(await rt.query('nope', 'state'), undefined);
+    const all = await rt.queryAll<SeqState>('state');
+    assert.equal(all.length, 1);
+    const deadline = Date.now() + 5_000;
+    while (!outputs.some((o) => o.output.ts === -1) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.ok(
+      outputs.some((o) => o.key === 'q' && o.output.ts === -1),
+      'timer fired for its key',
+    );
+    await rt.close();
+  });
+});
