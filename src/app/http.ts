@@ -6,7 +6,15 @@
  * Error body: `{"error":{"code":"INGEST_BAD_JSON","message":"..."}}`; 503/429 carry Retry-After.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { IngestError, registerJsonIngest, type SampleLimits, type SampleSink } from '../ingest/index.js';
+import {
+  IngestError,
+  registerInflux,
+  registerJsonIngest,
+  registerOtlp,
+  registerRemoteWrite,
+  type SampleLimits,
+  type SampleSink,
+} from '../ingest/index.js';
 import { durationMs } from '../common/index.js';
 import type { VigilConfig } from './config.js';
 import type { Logger } from './logger.js';
@@ -105,12 +113,16 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   });
 
   if (deps.config.ingest.http.enabled) {
-    registerJsonIngest(app, {
+    const ingestDeps = {
       sink: deps.sink,
       limits: sampleLimits(deps.config),
       maxSamplesPerRequest: deps.config.ingest.http.max_samples_per_request,
       now: deps.now ?? Date.now,
-    });
+    };
+    registerJsonIngest(app, ingestDeps); // POST /api/v1/samples
+    registerRemoteWrite(app, ingestDeps); // POST /api/v1/write (Prometheus remote write 1.0)
+    registerOtlp(app, ingestDeps); // POST /v1/metrics (OTLP/HTTP, protobuf and JSON)
+    registerInflux(app, ingestDeps); // POST /api/v2/write and /write (Influx line protocol)
   }
   for (const p of deps.plugins ?? []) await p(app);
   return app;

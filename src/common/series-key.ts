@@ -10,7 +10,11 @@
  */
 export type Labels = Readonly<Record<string, string>>;
 
+const NEEDS_ESCAPE = /[\\"\n]/;
+
 function escapeValue(v: string): string {
+  // Fast path: most label values need no escaping (this runs for every sample ingested).
+  if (!NEEDS_ESCAPE.test(v)) return v;
   return v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
 

@@ -29,3 +29,16 @@ export {
   type IngestConfig,
   type HttpIngestConfig,
 } from './config.js';
+export {
+  registerRemoteWrite,
+  registerOtlp,
+  registerInflux,
+  decodeRemoteWrite,
+  decodeOtlpProtobuf,
+  decodeOtlpJson,
+  decodeInflux,
+  type OtlpOptions,
+  type InfluxPrecision,
+  type DecodedBatch,
+  type LocatedRejection,
+} from './protocols/index.js';
