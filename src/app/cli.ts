@@ -110,11 +110,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (!config) return 1;
       const { startVigil } = await import('./main.js');
       const { createProgressBar } = await import('./progress.js');
-      const bar = createProgressBar('recovering');
+      const bar = createProgressBar({ title: 'recovering' });
       const node = await startVigil(config, {
         onProgress: (phase, done, total) => bar.update(done, total, phase),
       });
-      bar.done();
+      bar.finish();
       process.stderr.write(`vigil listening on ${node.url} (config ${file}, state ${config.state_dir})\n`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
@@ -140,14 +140,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (!config) return 1;
       const { runBacktest } = await import('./backtest.js');
       const { createProgressBar } = await import('./progress.js');
-      const bar = createProgressBar('backtest');
+      const bar = createProgressBar({ title: 'backtest' });
       const summary = await runBacktest({
         dataDir: data,
         outDir: out,
         detection: config.detection,
         onProgress: (done, total, file) => bar.update(done, total, file),
       });
-      bar.done();
+      bar.finish();
       process.stdout.write(`${JSON.stringify(summary)}\n`);
       return 0;
     }

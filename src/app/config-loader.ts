@@ -145,8 +145,16 @@ export function loadConfigText<S extends TSchema>(schema: S, opts: LoadOptions<S
   if (!validate(data)) {
     for (const e of validate.errors ?? []) addSchemaIssue(e, push);
   }
-  if (issues.length === 0 && opts.check) {
-    for (const s of opts.check(data)) push(s.code, s.path, s.message);
+  if (opts.check) {
+    // Semantic checks run even when the schema found problems elsewhere, so one pass reports
+    // everything. On data the schema rejected, a check may trip over a wrong shape: then only the
+    // schema's findings are reported.
+    const hadSchemaIssues = issues.length > 0;
+    try {
+      for (const s of opts.check(data)) push(s.code, s.path, s.message);
+    } catch (err) {
+      if (!hadSchemaIssues) throw err;
+    }
   }
   if (issues.length > 0) throw new ConfigError(dedupe(issues));
   return deepFreeze(data);

@@ -29,7 +29,7 @@ export const LogConfigSchema = Type.Object(
   {
     /** pino level. @defaultValue "info" */
     level: Type.Union(
-      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).map((l) => Type.Literal(l)),
       { default: 'info' },
     ),
   },

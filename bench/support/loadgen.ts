@@ -1,0 +1,134 @@
+/**
+ * HTTP load generator for the ingest benchmarks, run on a worker thread so the bench process's
+ * main thread stays free. Each connection owns a disjoint set of series and sends its requests
+ * one after another (keep-alive), so every series' samples arrive in time order. A request
+ * carries one sample for each of the connection's series at the same timestamp ("round").
+ *
+ * Modes: closed loop (as fast as answers come back: maximum throughput) or open loop at a fixed
+ * request rate (latency at a given load; a late request is sent at once and its latency counts
+ * from its scheduled time, so coordinated omission does not hide queueing).
+ */
+import { Agent, request } from 'node:http';
+import { parentPort, workerData } from 'node:worker_threads';
+
+export interface LoadgenJob {
+  readonly url: string;
+  readonly connections: number;
+  readonly seriesPerConnection: number;
+  /** First round index and event-time step per round (ms). */
+  readonly firstRound: number;
+  readonly t0Ms: number;
+  readonly stepMs: number;
+  readonly durationMs: number;
+  /** Requests per second across all connections (open loop), or 0 for closed loop. */
+  readonly rate: number;
+  /** Every `spikeEvery` rounds, series 0 of each connection gets a spike (latency probes). */
+  readonly spikeEvery: number;
+  readonly metric: string;
+}
+
+export interface LoadgenResult {
+  readonly requests: number;
+  readonly samplesAcked: number;
+  readonly non2xx: Record<string, number>;
+  readonly elapsedMs: number;
+  /** Request latencies, ms. */
+  readonly latenciesMs: number[];
+  /** Send time (epoch ms) of each spike, keyed by "connection:round". */
+  readonly spikes: Record<string, number>;
+  readonly lastRound: number;
+}
+
+function body(job: LoadgenJob, prefixes: string[], c: number, round: number, spike: boolean): string {
+  const ts = job.t0Ms + round * job.stepMs;
+  const parts = new Array<string>(prefixes.length);
+  const phase = (2 * Math.PI * (round % 1440)) / 1440;
+  for (let k = 0; k < prefixes.length; k++) {
+    // A daily cycle plus a deterministic wobble: realistic work for the detector.
+    let v = 100 + (k % 50) + 30 * Math.sin(phase + k) + ((round * 7919 + k * 104729) % 97) / 20;
+    if (spike && k === 0) v = 1e6;
+    parts[k] = `${prefixes[k]}${ts},"value":${v.toFixed(3)}}`;
+  }
+  return `{"samples":[${parts.join(',')}]}`;
+}
+
+export async function runLoad(job: LoadgenJob): Promise<LoadgenResult> {
+  const url = new URL('/api/v1/samples', job.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: job.connections });
+  const latenciesMs: number[] = [];
+  const non2xx: Record<string, number> = {};
+  const spikes: Record<string, number> = {};
+  let requests = 0;
+  let samplesAcked = 0;
+  let lastRound = job.firstRound;
+  const start = Date.now();
+  const end = start + job.durationMs;
+  const interval = job.rate > 0 ? (1000 * job.connections) / job.rate : 0;
+
+  const post = (payload: string): Promise<{ status: number; accepted: number }> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => {
+            let accepted = 0;
+            if (res.statusCode === 200) {
+              const m = /"accepted":(\d+)/.exec(text);
+              accepted = m ? Number(m[1]) : 0;
+            }
+            resolve({ status: res.statusCode ?? 0, accepted });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+
+  await Promise.all(
+    Array.from({ length: job.connections }, async (_, c) => {
+      const prefixes = Array.from(
+        { length: job.seriesPerConnection },
+        (_, k) => `{"metric":"${job.metric}","labels":{"conn":"c${c}","series":"s${k}","env":"bench"},"ts":`,
+      );
+      let round = job.firstRound;
+      let scheduled = start + (interval * c) / job.connections;
+      while (Date.now() < end) {
+        if (interval > 0) {
+          const wait = scheduled - Date.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+        const spike = job.spikeEvery > 0 && round % job.spikeEvery === job.spikeEvery - 1;
+        const payload = body(job, prefixes, c, round, spike);
+        const sentAt = interval > 0 ? scheduled : Date.now();
+        if (spike) spikes[`${c}:${round}`] = Date.now();
+        const r = await post(payload);
+        latenciesMs.push(Date.now() - sentAt);
+        requests++;
+        samplesAcked += r.accepted;
+        if (r.status !== 200) non2xx[r.status] = (non2xx[r.status] ?? 0) + 1;
+        if (r.status === 200) round++;
+        lastRound = Math.max(lastRound, round);
+        scheduled += interval;
+        if (r.status === 503) await new Promise((res) => setTimeout(res, 5));
+      }
+    }),
+  );
+  agent.destroy();
+  return { requests, samplesAcked, non2xx, elapsedMs: Date.now() - start, latenciesMs, spikes, lastRound };
+}
+
+if (parentPort && workerData) {
+  const port = parentPort;
+  runLoad(workerData as LoadgenJob).then(
+    (r) => port.postMessage(r),
+    (err: unknown) => port.postMessage({ error: String(err) }),
+  );
+}

@@ -1,0 +1,200 @@
+/**
+ * `npm run bench:throughput`: end-to-end samples/s through Vigil (HTTP JSON ingest → keyBy →
+ * anomaly operator scoring, WAL fsync'ed before each answer) against a raw node:http handler
+ * that only JSON.parses the same payloads, with the same load generator, interleaved in one run.
+ * Then the latency at half of Vigil's measured maximum: request (ingest acknowledgement) p50/p99
+ * and spike → alert delivered at a webhook p50/p99 (group_wait 0).
+ *
+ * Options: --seconds N (per round, default 8), --rounds N (default 3), --connections N (8),
+ * --series N (series per connection, 1000), --preload N (seconds of warm-up for Vigil, 20).
+ * The last line is one JSON object with every figure.
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { startVigilProcess } from '../test/support/vigil-process.js';
+import type { LoadgenJob, LoadgenResult } from './support/loadgen.js';
+
+const arg = (name: string, def: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const SECONDS = arg('seconds', 8);
+const ROUNDS = arg('rounds', 3);
+const CONNECTIONS = arg('connections', 8);
+const SERIES = arg('series', 1000);
+const PRELOAD = arg('preload', 20);
+const STEP_MS = 60_000;
+const T0 = Date.now() - 90 * 86_400_000;
+
+function load(job: LoadgenJob): Promise<LoadgenResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./support/loadgen.js', import.meta.url), { workerData: job });
+    w.once('message', (m: LoadgenResult | { error: string }) =>
+      'error' in m ? reject(new Error(m.error)) : resolve(m),
+    );
+    w.once('error', reject);
+  });
+}
+
+const quantile = (xs: number[], q: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
+};
+const median = (xs: number[]): number => quantile(xs, 0.5);
+
+async function startRaw(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, [new URL('./support/raw-server.js', import.meta.url).pathname], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (c) => reject(new Error(`raw server exited ${c}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+}
+
+async function main(): Promise<void> {
+  // Alerts for the latency probes arrive here.
+  const arrivals: { at: number; conn: string; ts: number }[] = [];
+  const hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const at = Date.now();
+      const n = JSON.parse(body) as {
+        alerts: { status: string; labels: Record<string, string>; vigil?: { ts?: number } }[];
+      };
+      for (const a of n.alerts)
+        if (a.status === 'firing')
+          arrivals.push({ at, conn: a.labels['conn'] ?? '', ts: a.vigil?.ts ?? NaN });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/`;
+
+  const raw = await startRaw();
+  const vigil = await startVigilProcess({
+    configYaml: `
+log:
+  level: warn
+runtime:
+  checkpoint_interval: 1h
+alerting:
+  lifecycle:
+    for: 0s
+    keep_firing_for: 0s
+    flapping:
+      enabled: false
+  route:
+    receiver: bench
+    group_by: ['...']
+    group_wait: 0s
+    group_interval: 1s
+    repeat_interval: 24h
+  receivers:
+    - name: bench
+      webhook_configs:
+        - url: ${hookUrl}
+`,
+  });
+  const base = {
+    connections: CONNECTIONS,
+    seriesPerConnection: SERIES,
+    t0Ms: T0,
+    stepMs: STEP_MS,
+    rate: 0,
+    spikeEvery: 0,
+    metric: 'bench_metric',
+  };
+  let vigilRound = 0;
+  let rawRound = 0;
+  try {
+    process.stderr.write(`preloading Vigil for ${PRELOAD}s (${CONNECTIONS * SERIES} series)…\n`);
+    const pre = await load({ ...base, url: vigil.url, firstRound: 0, durationMs: PRELOAD * 1000 });
+    vigilRound = pre.lastRound;
+    const rawRates: number[] = [];
+    const vigilRates: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const a = await load({ ...base, url: raw.url, firstRound: rawRound, durationMs: SECONDS * 1000 });
+      rawRound = a.lastRound;
+      rawRates.push((a.samplesAcked * 1000) / a.elapsedMs);
+      const b = await load({ ...base, url: vigil.url, firstRound: vigilRound, durationMs: SECONDS * 1000 });
+      vigilRound = b.lastRound;
+      vigilRates.push((b.samplesAcked * 1000) / b.elapsedMs);
+      process.stderr.write(
+        `round ${r + 1}: raw ${Math.round(rawRates[r]!)} samples/s, vigil ${Math.round(vigilRates[r]!)} samples/s${Object.keys(b.non2xx).length ? ` (non-2xx ${JSON.stringify(b.non2xx)})` : ''}\n`,
+      );
+    }
+    const rawMax = median(rawRates);
+    const vigilMax = median(vigilRates);
+
+    // Latency at half of Vigil's maximum, open loop, with spike probes.
+    const rate = (0.5 * vigilMax) / SERIES; // requests/s
+    arrivals.length = 0;
+    const lat = await load({
+      ...base,
+      url: vigil.url,
+      firstRound: vigilRound,
+      durationMs: 15_000,
+      rate,
+      spikeEvery: 60,
+    });
+    await new Promise((r) => setTimeout(r, 2000));
+    const alertLat: number[] = [];
+    for (const [k, sentAt] of Object.entries(lat.spikes)) {
+      const [c, round] = k.split(':').map(Number) as [number, number];
+      const ts = T0 + round * STEP_MS;
+      const hit = arrivals.find((a) => a.conn === `c${c}` && a.ts === ts);
+      if (hit) alertLat.push(hit.at - sentAt);
+    }
+    const result = {
+      bench: 'throughput',
+      date: new Date().toISOString(),
+      node: process.version,
+      cores: availableParallelism(),
+      series: CONNECTIONS * SERIES,
+      samplesPerRequest: SERIES,
+      connections: CONNECTIONS,
+      rawSamplesPerSec: Math.round(rawMax),
+      vigilSamplesPerSec: Math.round(vigilMax),
+      ratio: Number((vigilMax / rawMax).toFixed(3)),
+      rawRounds: rawRates.map(Math.round),
+      vigilRounds: vigilRates.map(Math.round),
+      latencyLoadSamplesPerSec: Math.round((lat.samplesAcked * 1000) / lat.elapsedMs),
+      ackLatencyP50Ms: quantile(lat.latenciesMs, 0.5),
+      ackLatencyP99Ms: quantile(lat.latenciesMs, 0.99),
+      alertProbes: Object.keys(lat.spikes).length,
+      alertsMatched: alertLat.length,
+      alertLatencyP50Ms: quantile(alertLat, 0.5),
+      alertLatencyP99Ms: quantile(alertLat, 0.99),
+    };
+    process.stdout.write(
+      [
+        '',
+        `                         samples/s   ratio`,
+        `raw node:http + JSON    ${String(result.rawSamplesPerSec).padStart(9)}   1.000`,
+        `vigil end to end        ${String(result.vigilSamplesPerSec).padStart(9)}   ${result.ratio.toFixed(3)}`,
+        `at ${result.latencyLoadSamplesPerSec} samples/s (half max): ack p50 ${result.ackLatencyP50Ms} ms, p99 ${result.ackLatencyP99Ms} ms; ` +
+          `spike→webhook p50 ${result.alertLatencyP50Ms} ms, p99 ${result.alertLatencyP99Ms} ms (${result.alertsMatched}/${result.alertProbes} probes)`,
+        JSON.stringify(result),
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    raw.stop();
+    await vigil.stop();
+    hook.close();
+  }
+}
+
+await main();
