@@ -82,8 +82,12 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       return reply.code(mapped.status).send({ error: { code: mapped.code, message } });
     }
     const coded = err as Error & { statusCode?: number; code?: string };
-    if (typeof coded.statusCode === 'number' && coded.statusCode >= 400 && coded.statusCode < 500) {
-      // A typed 4xx from another module (alerts API, console): its own code and message.
+    if (
+      typeof coded.statusCode === 'number' &&
+      coded.statusCode >= 400 &&
+      (coded.statusCode < 500 || coded.statusCode === 503)
+    ) {
+      // A typed 4xx (or 503 "not now") from another module (alerts API, console): its code and message.
       return reply
         .code(coded.statusCode)
         .send({ error: { code: coded.code ?? 'BAD_REQUEST', message: coded.message } });

@@ -45,14 +45,12 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
   let pipeline: Pipeline | undefined;
   const metrics = createMetrics({
     queueDepth: () =>
-      pipeline?.runtime
-        .stats()
-        .workers.map((w) => ({
-          worker: w.index,
-          queued: w.queued,
-          lagMs: w.lagMs,
-          processed: w.processed,
-        })) ?? [],
+      pipeline?.runtime.stats().workers.map((w) => ({
+        worker: w.index,
+        queued: w.queued,
+        lagMs: w.lagMs,
+        processed: w.processed,
+      })) ?? [],
     series: () => pipeline?.runtime.size ?? 0,
   });
 
@@ -74,11 +72,9 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   });
   const p = pipeline;
-  // Silences reach the operators (silenced samples are kept out of training).
-  const broadcastSilences = (): void =>
-    p.runtime.broadcast({ topic: 'silences', silences: dispatcher.listSilences() });
-  broadcastSilences();
-  dispatcher.onSilencesChanged(broadcastSilences);
+  // Silences reach the operators (silenced samples are kept out of training); called at once
+  // with the current set, then on every change.
+  dispatcher.onSilencesChanged((message) => p.runtime.broadcast(message));
 
   const app = await buildHttpApp({
     config,

@@ -146,7 +146,7 @@ export interface KeyedRuntime<O> {
   /** Asks every key; returns up to `limit` answers per worker. */
   queryAll<R>(query: unknown, limit?: number): Promise<{ key: string; result: R }[]>;
   /** Sends a message to every worker's operator (`onBroadcast`); replayed to restarted workers. */
-  broadcast(message: { readonly topic: string; readonly [field: string]: unknown }): void;
+  broadcast(message: { readonly topic: string }): void;
   /** Forgets keys whose last sample was processed before `olderThanMs` (processing time). */
   expire(olderThanMs: number): Promise<number>;
   /** Known keys (the series index), in insertion order. */

@@ -183,7 +183,7 @@ describe('keyed runtime (real worker threads)', () => {
     const { rt, outputs } = start(2);
     await rt.ready;
     rt.offer([{ key: 'q', ts: 1, value: 42 }]);
-    rt.broadcast({ topic: 'silences', n: 1 });
+    rt.broadcast({ topic: 'silences', n: 1 } as { topic: string });
     assert.deepEqual(await rt.query('q', 'broadcast'), { topic: 'silences', n: 1 });
     assert.equal(await rt.query('nope', 'state'), undefined);
     const all = await rt.queryAll<SeqState>('state');

@@ -1,0 +1,329 @@
+/**
+ * The keyed operator every series runs through, on a worker thread or in a backtest: it scores
+ * each sample with the detection engine (trained and scored in one place), advances the alert
+ * lifecycle, and emits alert events. Synchronous and deterministic in event time: a replay of
+ * the same samples from the same checkpoint (and the same silences) emits the same events.
+ *
+ * - Lifecycle parameters per series come from the alerting config: `alerting.lifecycle`
+ *   defaults, overridden by the `detection:` block of the route the alert matches first.
+ * - Silences arrive as a broadcast (`{ topic: 'silences', silences }`, see src/alerts
+ *   silences.ts) plus the YAML ones; a sample whose event time falls inside a silence matching
+ *   the series is scored (and can still alert) but is not learned (`train = false`).
+ *
+ * This file is part of the wiring layer (it combines src/operators/anomaly and src/alerts); it
+ * is loaded by each worker through `createOperator` (the OperatorModule contract).
+ */
+import { parseSeriesKey } from '../common/index.js';
+import {
+  alertLabels,
+  configSilences,
+  createDetectionPolicy,
+  decodeLifecycle,
+  encodeLifecycle,
+  fingerprint,
+  isSilencesBroadcast,
+  newLifecycleState,
+  normalizeSilences,
+  SilenceIndex,
+  silencedAt,
+  stepLifecycle,
+  type AlertEvent,
+  type AlertingConfig,
+  type CompiledSilence,
+  type LifecycleParams,
+  type LifecycleState,
+  type RecentPoint,
+} from '../alerts/index.js';
+import type { KeyedContext, KeyedOperator } from '../keyed-runtime/index.js';
+import {
+  createAnomalyEngine,
+  newScoreOutput,
+  type DetectionConfig,
+  type SeriesDescription,
+} from './anomaly/index.js';
+
+/** Options passed (structured-cloned) to every worker. */
+export interface AnomalyOperatorOptions {
+  readonly detection: DetectionConfig;
+  /**
+   * The validated `alerting` section: lifecycle defaults, per-route `detection:` overrides and
+   * the YAML silences. Omitted: built-in lifecycle defaults, no overrides.
+   */
+  readonly alerting?: AlertingConfig;
+  /** Explicit lifecycle parameters (tests, backtests): replace the config defaults, not route overrides. */
+  readonly lifecycle?: Partial<LifecycleParams>;
+  /** Recent points attached to firing/resolved events for charts; 0 = none. @defaultValue 120 */
+  readonly recentPoints?: number;
+}
+
+/** What the operator emits. */
+export type AnomalyOutput = { readonly kind: 'alert'; readonly event: AlertEvent };
+
+/** Questions the operator answers (console, API, resync after restore). */
+export type AnomalyQuery =
+  | { readonly kind: 'describe'; readonly maxPoints: number }
+  | { readonly kind: 'status' }
+  /** Open alerts (pending or firing), re-emitted after a restore or handover. */
+  | { readonly kind: 'open-alert' };
+
+export interface SeriesStatus {
+  readonly lastTs: number;
+  readonly lastScore: number;
+  /** The alert's condition state. */
+  readonly alertState: LifecycleState['state'];
+  /** What receivers see: inactive, pending or firing. */
+  readonly alertStatus: LifecycleState['emitted'];
+  readonly flapping: boolean;
+  /** True when the last sample fell inside a silence (scored, not learned). */
+  readonly silenced: boolean;
+}
+
+interface SeriesState<E> {
+  engine: E;
+  life: LifecycleState;
+  lastScore: number;
+  lastTs: number;
+  /** The last scored sample's explanation (persisted, so resync events carry real numbers). */
+  actual: number;
+  expected: number;
+  lower: number;
+  upper: number;
+  stage: string;
+  /** Derived on first use; not persisted. */
+  labels?: Record<string, string>;
+  fingerprint?: string;
+  params?: LifecycleParams;
+  silenceGen?: number;
+  silences?: CompiledSilence[];
+  lastSilenced?: boolean;
+}
+
+/**
+ * State layout, version 2 (little-endian): u8 format (2), u8 stage index, u16 lifecycle length L;
+ * f32 last score; f64 last ts; f64 actual, expected, lower, upper; L lifecycle bytes (see
+ * src/alerts encodeLifecycle); then the engine's bytes.
+ */
+const FORMAT = 2;
+const HEADER = 48;
+const STAGES = ['warmup', 'normal', 'forecast', 'dbscan', 'likelihood', 'level_shift', 'zscore', 'ignored'];
+
+/** Builds the operator (called once per worker). */
+export function createAnomalyOperator(opts: AnomalyOperatorOptions) {
+  const engine = createAnomalyEngine(opts.detection);
+  type E = ReturnType<typeof engine.create>;
+  const out = newScoreOutput();
+  const policy = createDetectionPolicy(opts.alerting, opts.detection.threshold, opts.lifecycle ?? {});
+  const recentPoints = opts.recentPoints ?? 120;
+  const silences = new SilenceIndex();
+  const yamlSilences = opts.alerting
+    ? configSilences(opts.alerting.silences ?? [], opts.alerting.time_intervals ?? [])
+    : [];
+  silences.set(yamlSilences);
+
+  function identity(s: SeriesState<E>, key: string): { labels: Record<string, string>; fp: string } {
+    if (!s.labels || !s.fingerprint) {
+      const parsed = parseSeriesKey(key) ?? { metric: key, labels: {} };
+      s.labels = alertLabels(parsed.metric, parsed.labels);
+      s.fingerprint = fingerprint(s.labels);
+    }
+    return { labels: s.labels, fp: s.fingerprint };
+  }
+
+  function event(
+    s: SeriesState<E>,
+    key: string,
+    change: { status: AlertEvent['status']; startsAt: number; endsAt?: number; flapping: boolean },
+    periodsMs: readonly number[],
+  ): AlertEvent {
+    const { labels, fp } = identity(s, key);
+    const summary =
+      change.status === 'resolved'
+        ? `${labels['alertname']} is back to normal`
+        : `${labels['alertname']} is ${s.actual > s.expected ? 'above' : 'below'} its expected range: ${fmt(s.actual)} vs expected ${fmt(s.expected)} [${fmt(s.lower)}, ${fmt(s.upper)}]`;
+    let recent: RecentPoint[] | undefined;
+    if (recentPoints > 0 && change.status !== 'pending') {
+      const d = engine.describe(s.engine, recentPoints);
+      if (d.points.length > 0) recent = d.points.map((p) => ({ ...p }));
+    }
+    return {
+      fingerprint: fp,
+      labels,
+      annotations: { summary, series: key },
+      status: change.status,
+      startsAt: change.startsAt,
+      ...(change.endsAt !== undefined ? { endsAt: change.endsAt } : {}),
+      seriesKey: key,
+      flapping: change.flapping,
+      explanation: {
+        ts: s.lastTs,
+        actual: s.actual,
+        expected: s.expected,
+        lower: s.lower,
+        upper: s.upper,
+        score: s.lastScore,
+        stage: s.stage,
+        periodsMs: [...periodsMs],
+        bandCoverage: engine.bandCoverage,
+      },
+      ...(recent ? { recent } : {}),
+    };
+  }
+
+  const operator: KeyedOperator<AnomalyOutput, SeriesState<E>, AnomalyQuery, unknown> = {
+    name: 'anomaly',
+    stateVersion: 2,
+    codec: {
+      encode(s) {
+        const life = encodeLifecycle(s.life);
+        const e = engine.encode(s.engine);
+        const bytes = new Uint8Array(HEADER + life.length + e.length);
+        const dv = new DataView(bytes.buffer);
+        dv.setUint8(0, FORMAT);
+        const stage = STAGES.indexOf(s.stage);
+        dv.setUint8(1, stage < 0 ? 255 : stage);
+        dv.setUint16(2, life.length, true);
+        dv.setFloat32(4, s.lastScore, true);
+        dv.setFloat64(8, s.lastTs, true);
+        dv.setFloat64(16, s.actual, true);
+        dv.setFloat64(24, s.expected, true);
+        dv.setFloat64(32, s.lower, true);
+        dv.setFloat64(40, s.upper, true);
+        bytes.set(life, HEADER);
+        bytes.set(e, HEADER + life.length);
+        return bytes;
+      },
+      decode(bytes) {
+        const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        if (dv.getUint8(0) !== FORMAT) throw new RangeError(`unknown anomaly state format ${dv.getUint8(0)}`);
+        const lifeLength = dv.getUint16(2, true);
+        return {
+          engine: engine.decode(bytes.subarray(HEADER + lifeLength)),
+          life: decodeLifecycle(bytes.subarray(HEADER, HEADER + lifeLength)),
+          lastScore: dv.getFloat32(4, true),
+          lastTs: dv.getFloat64(8, true),
+          actual: dv.getFloat64(16, true),
+          expected: dv.getFloat64(24, true),
+          lower: dv.getFloat64(32, true),
+          upper: dv.getFloat64(40, true),
+          stage: STAGES[dv.getUint8(1)] ?? 'unknown',
+        };
+      },
+    },
+
+    process(tsMs, value, ctx, emit) {
+      let s = ctx.state;
+      if (!s) {
+        s = {
+          engine: engine.create(),
+          life: newLifecycleState(),
+          lastScore: 0,
+          lastTs: NaN,
+          actual: NaN,
+          expected: NaN,
+          lower: NaN,
+          upper: NaN,
+          stage: 'warmup',
+        };
+        ctx.setState(s);
+      }
+      const { labels } = identity(s, ctx.key);
+      if (s.silenceGen !== silences.generation) {
+        s.silences = silences.size > 0 ? silences.matching(labels) : [];
+        s.silenceGen = silences.generation;
+      }
+      const silenced = s.silences !== undefined && s.silences.length > 0 && silencedAt(s.silences, tsMs);
+      engine.process(s.engine, tsMs, value, !silenced, out);
+      if (out.stage === 'ignored') return;
+      s.lastSilenced = silenced;
+      s.lastScore = out.score;
+      s.lastTs = tsMs;
+      s.actual = out.actual;
+      s.expected = out.expected;
+      s.lower = out.lower;
+      s.upper = out.upper;
+      s.stage = out.stage;
+      s.params ??= policy.paramsFor(labels);
+      const change = stepLifecycle(s.life, s.params, {
+        ts: tsMs,
+        score: out.score,
+        actual: out.actual,
+        expected: out.expected,
+      });
+      if (change) emit({ kind: 'alert', event: event(s, ctx.key, change, out.periodsMs) });
+    },
+
+    query(q, ctx: KeyedContext<SeriesState<E>>) {
+      const s = ctx.state;
+      if (!s) return undefined;
+      switch (q.kind) {
+        case 'describe': {
+          const d: SeriesDescription = engine.describe(s.engine, q.maxPoints);
+          return { ...d, status: statusOf(s) };
+        }
+        case 'status':
+          return statusOf(s);
+        case 'open-alert': {
+          if (s.life.emitted === 'inactive') return undefined;
+          return event(
+            s,
+            ctx.key,
+            {
+              status: s.life.emitted,
+              startsAt: s.life.emittedStartsAt,
+              flapping: s.life.flapping,
+            },
+            engine.describe(s.engine, 0).periodsMs,
+          );
+        }
+      }
+    },
+
+    onBroadcast(message) {
+      if (isSilencesBroadcast(message)) {
+        // The dispatcher sends every silence it knows, YAML ones included; either the message
+        // `onSilencesChanged` passes or `listSilences()` (API shape) is accepted.
+        silences.set(normalizeSilences(message.silences, opts.alerting?.time_intervals ?? []));
+      }
+    },
+  };
+  return operator;
+}
+
+function statusOf(s: {
+  lastTs: number;
+  lastScore: number;
+  life: LifecycleState;
+  lastSilenced?: boolean;
+}): SeriesStatus {
+  return {
+    lastTs: s.lastTs,
+    lastScore: s.lastScore,
+    alertState: s.life.state,
+    alertStatus: s.life.emitted,
+    flapping: s.life.flapping,
+    silenced: s.lastSilenced ?? false,
+  };
+}
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return 'n/a';
+  const a = Math.abs(v);
+  return a !== 0 && (a >= 1e6 || a < 1e-3) ? v.toExponential(3) : String(Math.round(v * 1000) / 1000);
+}
+
+/**
+ * The operator options for a validated config: the `detection` section and the `alerting`
+ * section (lifecycle defaults, route `detection:` overrides, YAML silences). Plain data: it is
+ * structured-cloned to every worker.
+ */
+export function anomalyOperatorOptions(
+  detection: DetectionConfig,
+  alerting?: AlertingConfig,
+): AnomalyOperatorOptions {
+  return { detection, ...(alerting ? { alerting } : {}) };
+}
+
+/** The OperatorModule entry the keyed runtime loads on each worker. */
+export function createOperator(options: unknown) {
+  return createAnomalyOperator(options as AnomalyOperatorOptions);
+}
