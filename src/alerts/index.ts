@@ -58,5 +58,13 @@ export {
   type DispatcherStats,
 } from './dispatcher.js';
 export type { UrlCheck } from './http-client.js';
+// Pure building blocks of the dispatcher, for offline replays (the backtest report's "what would
+// have paged me", src/app/report.ts): the same route tree, grouping, inhibition, time intervals,
+// dedup and integrations (with send_resolved defaults) that the dispatcher uses.
+export { buildRouteTree, matchRoutes, groupKeyFor, groupLabelsFor, type RouteNode } from './route.js';
+export { compileInhibitRules, Inhibitor } from './inhibit.js';
+export { compileTimeInterval, intervalContains, type TimeInterval } from './time-intervals.js';
+export { needsUpdate, type NflogEntry, type NotifyReason } from './nflog.js';
+export { buildIntegrations, type Integration } from './integrations.js';
 export { SIGNATURE_HEADER, ZERO_TIME } from './payload.js';
 export { fromApiMatcher } from './matchers.js';

@@ -3,7 +3,7 @@
  *
  *   vigil run [--config FILE]            start a node (default: the shipped config/vigil.yaml)
  *   vigil validate FILE                  check a config; exit 1 listing every problem
- *   vigil backtest --data DIR --out DIR [--config FILE]
+ *   vigil backtest --data DIR [--out DIR] [--report FILE.html] [--config FILE]
  *   vigil --help | --version
  */
 import { readFileSync } from 'node:fs';
@@ -21,10 +21,13 @@ Usage:
   vigil run [--config FILE]     Start Vigil (default config: ${DEFAULT_CONFIG})
   vigil validate FILE           Check a config file; prints every problem as
                                 file:line:col CODE message and exits 1
-  vigil backtest --data DIR --out DIR [--config FILE]
+  vigil backtest --data DIR [--out DIR] [--report FILE.html] [--config FILE]
                                 Run the detector over CSV files in NAB layout
-                                (DIR/<category>/<file>.csv: timestamp,value) and write
-                                OUT/<category>/<file>.csv with timestamp,value,anomaly_score
+                                (DIR/<category>/<file>.csv: timestamp,value); --out writes
+                                OUT/<category>/<file>.csv with timestamp,value,anomaly_score;
+                                --report writes a self-contained HTML report: a chart per
+                                series and the notifications the configured routes would
+                                have sent ("what would have paged me")
   vigil --help                  This help
   vigil --version               Print the version
 
@@ -132,23 +135,45 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'backtest': {
       const data = str(p, 'data');
       const out = str(p, 'out');
-      if (!data || !out) {
-        process.stderr.write('usage: vigil backtest --data DIR --out DIR [--config FILE]\n');
+      const report = str(p, 'report');
+      if (!data || (!out && !report)) {
+        process.stderr.write(
+          'usage: vigil backtest --data DIR [--out DIR] [--report FILE.html] [--config FILE]\n',
+        );
         return 2;
       }
-      const config = load(str(p, 'config') ?? DEFAULT_CONFIG);
+      const configFile = str(p, 'config') ?? DEFAULT_CONFIG;
+      const config = load(configFile);
       if (!config) return 1;
-      const { runBacktest } = await import('./backtest.js');
       const { createProgressBar } = await import('./progress.js');
-      const bar = createProgressBar({ title: 'backtest' });
-      const summary = await runBacktest({
-        dataDir: data,
-        outDir: out,
-        detection: config.detection,
-        onProgress: (done, total, file) => bar.update(done, total, file),
-      });
-      bar.finish();
-      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (out) {
+        const { runBacktest } = await import('./backtest.js');
+        const bar = createProgressBar({ title: 'backtest' });
+        const summary = await runBacktest({
+          dataDir: data,
+          outDir: out,
+          detection: config.detection,
+          onProgress: (done, total, file) => bar.update(done, total, file),
+        });
+        bar.finish();
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      }
+      if (report) {
+        const { writeBacktestReport } = await import('./report.js');
+        const bar = createProgressBar({ title: 'report' });
+        const r = await writeBacktestReport({
+          dataDir: data,
+          outFile: report,
+          detection: config.detection,
+          alerting: config.alerting,
+          configName: configFile,
+          onProgress: (done, total, file) => bar.update(done, total, file),
+        });
+        bar.finish();
+        process.stdout.write(
+          `${JSON.stringify({ report, files: r.files, rows: r.rows, anomalies: r.anomalies, alertEvents: r.alertEvents, notifications: r.notifications, suppressed: r.suppressed, bytes: r.bytes })}\n`,
+        );
+      }
       return 0;
     }
     default:

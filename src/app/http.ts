@@ -5,6 +5,7 @@
  *
  * Error body: `{"error":{"code":"INGEST_BAD_JSON","message":"..."}}`; 503/429 carry Retry-After.
  */
+import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import {
   IngestError,
@@ -19,6 +20,7 @@ import { durationMs } from '../common/index.js';
 import type { VigilConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { VigilMetrics } from './metrics.js';
+import { registerOpenApi } from './openapi.js';
 
 export interface HttpDeps {
   readonly config: VigilConfig;
@@ -60,9 +62,34 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     bodyLimit: deps.config.server.body_limit_bytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     forceCloseConnections: 'idle',
   });
+  // First: the OpenAPI document is generated from the schemas of the routes added after this.
+  await registerOpenApi(
+    app,
+    deps.config.server.external_url ? { serverUrl: deps.config.server.external_url } : {},
+  );
+
+  // Bodies are validated strictly (no type coercion, nothing removed); querystrings, params and
+  // headers are text on the wire, so their numbers and booleans are coerced.
+  const strictAjv = new Ajv({
+    coerceTypes: false,
+    removeAdditional: false,
+    allErrors: true,
+    useDefaults: true,
+    strict: false,
+  });
+  const textAjv = new Ajv({
+    coerceTypes: 'array',
+    removeAdditional: false,
+    allErrors: true,
+    useDefaults: true,
+    strict: false,
+  });
+  for (const a of [strictAjv, textAjv]) a.addKeyword({ keyword: 'example' });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strictAjv : textAjv).compile(schema),
+  );
 
   app.setErrorHandler((err: FastifyError | IngestError | Error, req, reply) => {
     if (err instanceof IngestError) {

@@ -11,13 +11,14 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { createAlertDispatcher, type AlertDispatcher } from '../alerts/index.js';
+import { createAlertDispatcher, createDetectionPolicy, type AlertDispatcher } from '../alerts/index.js';
 import { anomalyOperatorOptions } from '../operators/anomaly-operator.js';
 import { registerAlertsApi } from './http/alerts-api.js';
 import { redactConfig, type VigilConfig } from './config.js';
 import { buildHttpApp } from './http.js';
 import { createLogger, type Logger } from './logger.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, retryingNotifications } from './metrics.js';
+import { registerConsole } from './http/console.js';
 import { startPipeline, type Pipeline, type RecoveryReport } from './pipeline.js';
 import { registerSeriesApi } from './http/series-api.js';
 
@@ -52,6 +53,9 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
         processed: w.processed,
       })) ?? [],
     series: () => pipeline?.runtime.size ?? 0,
+    operatorStats: () =>
+      pipeline?.runtime.stats().workers.map((w) => ({ worker: w.index, stats: w.operatorStats })) ?? [],
+    notificationsRetrying: () => retryingNotifications(dispatcher),
   });
 
   const dispatcher = createAlertDispatcher({
@@ -76,6 +80,7 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
   // with the current set, then on every change.
   dispatcher.onSilencesChanged((message) => p.runtime.broadcast(message));
 
+  const policy = createDetectionPolicy(config.alerting, config.detection.threshold);
   const app = await buildHttpApp({
     config,
     logger,
@@ -85,7 +90,14 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
       p.ready() ? { ready: true } : { ready: false, reason: 'recovering or write-ahead log not writable' },
     plugins: [
       (a) => registerAlertsApi(a, { dispatcher }),
-      (a) => registerSeriesApi(a, { runtime: p.runtime, config: () => redactConfig(config) }),
+      (a) =>
+        registerSeriesApi(a, {
+          runtime: p.runtime,
+          config: () => redactConfig(config),
+          alerts: dispatcher,
+          thresholdFor: (labels) => policy.paramsFor(labels).threshold,
+        }),
+      (a) => registerConsole(a),
     ],
   });
   await app.listen({ host, port: config.server.port });

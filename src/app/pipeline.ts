@@ -17,29 +17,36 @@ import { durationMs } from '../common/index.js';
 import { IngestError, type SampleSink, type SubmitResult } from '../ingest/index.js';
 import {
   createKeyedRuntime,
+  createCheckpointWriter,
   listCheckpoints,
+  openCheckpoint,
   openWal,
   pruneCheckpoints,
-  readCheckpoint,
   readWal,
   RuntimeError,
-  writeCheckpoint,
+  type CheckpointMeta,
+  type CheckpointReader,
   type KeyedOutput,
   type KeyedRuntime,
   type KeyedSample,
-  type LoadedCheckpoint,
   type Wal,
   type WalReadStats,
 } from '../keyed-runtime/index.js';
 import type { AlertEvent } from '../alerts/index.js';
-import type { AnomalyOperatorOptions, AnomalyOutput } from '../operators/anomaly-operator.js';
+import {
+  ANOMALY_OPERATOR,
+  type AnomalyOperatorOptions,
+  type AnomalyOutput,
+} from '../operators/anomaly-operator.js';
 import type { VigilConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { VigilMetrics } from './metrics.js';
 
 const OPERATOR_MODULE = new URL('../operators/anomaly-operator.js', import.meta.url).href;
-const OPERATOR_NAME = 'anomaly';
-const OPERATOR_STATE_VERSION = 1;
+const OPERATOR_NAME = ANOMALY_OPERATOR.name;
+const OPERATOR_STATE_VERSION = ANOMALY_OPERATOR.stateVersion;
+/** Key groups snapshotted per step of a checkpoint (bounds the memory a checkpoint needs). */
+const SNAPSHOT_CHUNK_GROUPS = 8;
 
 export interface PipelineOptions {
   readonly config: VigilConfig;
@@ -92,6 +99,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     keyGroups: config.runtime.key_groups,
     queueCapacity: config.runtime.queue_capacity,
     batchSize: config.runtime.batch_size,
+    dedupWindow: config.runtime.dedup_window,
     onOutputs: (outputs) => deliver(outputs, false),
     onError: (e) => {
       if (e.code === 'RUNTIME_WORKER_FAILED') {
@@ -120,21 +128,41 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
 
   await runtime.ready;
 
-  // 1. Restore the newest readable checkpoint.
+  // 1. Restore the newest usable checkpoint, streamed one key group at a time.
   const skipped: string[] = [];
   const ids = listCheckpoints(ckptDir);
-  let loaded: LoadedCheckpoint | undefined;
+  let loaded: CheckpointMeta | undefined;
+  let loadedFile = '';
+  let restoredKeys = 0;
   for (const id of ids) {
+    let reader: CheckpointReader | undefined;
     try {
-      const c = readCheckpoint(ckptDir, id);
-      checkCompatible(c);
-      loaded = c;
+      reader = openCheckpoint(ckptDir, id);
+      checkCompatible(reader.file, reader.meta);
+      const meta = reader.meta;
+      let done = 0;
+      opts.onProgress?.('restore', 0, meta.keys);
+      const groups = function* (r: CheckpointReader): Generator<[number, Uint8Array]> {
+        for (const g of r.read()) {
+          yield [g.kg, g.bytes];
+          done += Math.max(0, g.keys);
+          opts.onProgress?.('restore', done, meta.keys);
+        }
+      };
+      restoredKeys = await runtime.restore(groups(reader));
+      loaded = meta;
+      loadedFile = reader.file;
       break;
     } catch (err) {
       // Report loudly; an older checkpoint is safe to use because the WAL is kept back to the
-      // oldest retained checkpoint. Never start from empty state when checkpoints exist.
+      // oldest retained checkpoint. Never start from empty state when checkpoints exist. A
+      // failure halfway through a restore drops what was restored before trying the older one.
       skipped.push((err as Error).message);
       log.error({ err }, 'checkpoint unusable; trying the previous one');
+      if (runtime.size > 0)
+        await runtime.dropKeyGroups(Array.from({ length: config.runtime.key_groups }, (_, g) => g));
+    } finally {
+      reader?.close();
     }
   }
   if (ids.length > 0 && !loaded) {
@@ -146,28 +174,22 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
         'Refusing to start with empty state. Move the directory aside to start from scratch deliberately.',
     );
   }
-  function checkCompatible(c: LoadedCheckpoint): void {
-    if (c.meta.operator !== OPERATOR_NAME || c.meta.stateVersion !== OPERATOR_STATE_VERSION)
+  function checkCompatible(file: string, meta: CheckpointMeta): void {
+    if (meta.operator !== OPERATOR_NAME || meta.stateVersion !== OPERATOR_STATE_VERSION)
       throw new RuntimeError(
         'RUNTIME_CHECKPOINT_INCOMPATIBLE',
-        `${c.file} holds ${c.meta.operator} state v${c.meta.stateVersion}; this Vigil needs ${OPERATOR_NAME} v${OPERATOR_STATE_VERSION}`,
+        `${file} holds ${meta.operator} state v${meta.stateVersion}; this Vigil needs ${OPERATOR_NAME} v${OPERATOR_STATE_VERSION}`,
       );
-    if (c.meta.keyGroups !== config.runtime.key_groups)
+    if (meta.keyGroups !== config.runtime.key_groups)
       throw new RuntimeError(
         'RUNTIME_CHECKPOINT_INCOMPATIBLE',
-        `${c.file} was written with runtime.key_groups=${c.meta.keyGroups}, the config says ${config.runtime.key_groups} (key groups are fixed for the life of the state)`,
+        `${file} was written with runtime.key_groups=${meta.keyGroups}, the config says ${config.runtime.key_groups} (key groups are fixed for the life of the state)`,
       );
   }
-  let restoredKeys = 0;
-  if (loaded) {
-    opts.onProgress?.('restore', 0, loaded.meta.keys);
-    restoredKeys = await runtime.restore(loaded.groups);
-    opts.onProgress?.('restore', restoredKeys, loaded.meta.keys);
-    log.info({ checkpoint: loaded.file, keys: restoredKeys }, 'checkpoint restored');
-  }
+  if (loaded) log.info({ checkpoint: loadedFile, keys: restoredKeys }, 'checkpoint restored');
 
   // 2. Replay the WAL after it.
-  const fromLsn = loaded?.meta.walLsn ?? 0;
+  const fromLsn = loaded?.walLsn ?? 0;
   const walRead: WalReadStats = { records: 0, samples: 0, tornBytes: 0 };
   for (const r of readWal(walDir, fromLsn, walRead)) {
     await offerWhenRoom(r.samples);
@@ -192,7 +214,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   await resyncOpenAlerts();
   recovering = false;
   const recovery: RecoveryReport = {
-    checkpointId: loaded?.meta.id,
+    checkpointId: loaded?.id,
     restoredKeys,
     replayedRecords: walRead.records,
     replayedSamples: walRead.samples,
@@ -229,14 +251,22 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       const ids = listCheckpoints(ckptDir);
       let lsn = 0;
       for (const id of ids) {
+        let reader: CheckpointReader | undefined;
         try {
-          const c = readCheckpoint(ckptDir, id);
-          const groups = new Map([...c.groups].filter(([kg]) => wanted.has(kg)));
-          await runtime.restore(groups);
-          lsn = c.meta.walLsn;
+          reader = openCheckpoint(ckptDir, id);
+          const r = reader;
+          await runtime.restore(
+            (function* () {
+              for (const g of r.read((kg) => wanted.has(kg))) yield [g.kg, g.bytes] as [number, Uint8Array];
+            })(),
+          );
+          lsn = reader.meta.walLsn;
           break;
         } catch (err) {
           log.error({ err }, 'checkpoint unusable while recovering a worker; trying the previous one');
+          await runtime.dropKeyGroups(keyGroups);
+        } finally {
+          reader?.close();
         }
       }
       const stats: WalReadStats = { records: 0, samples: 0, tornBytes: 0 };
@@ -261,25 +291,32 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     checkpointing = (async () => {
       const started = process.hrtime.bigint();
       const id = nextId++;
+      const writer = createCheckpointWriter(ckptDir, id);
       try {
-        const walLsn = wal.appendLsn; // same tick as the snapshot barrier below
-        const groups = await runtime.snapshot();
-        const bytes = writeCheckpoint(
-          ckptDir,
-          {
-            id,
-            createdAt: new Date().toISOString(),
-            operator: OPERATOR_NAME,
-            stateVersion: OPERATOR_STATE_VERSION,
-            keyGroups: config.runtime.key_groups,
-            walLsn,
-            sources: {},
-          },
-          groups,
-        );
+        // A few key groups at a time (bounded memory). Each chunk's LSN is read in the same tick
+        // as its snapshot barrier is posted, so every group is exact at its own LSN.
+        const K = config.runtime.key_groups;
+        for (let first = 0; first < K; first += SNAPSHOT_CHUNK_GROUPS) {
+          const chunk = Array.from(
+            { length: Math.min(SNAPSHOT_CHUNK_GROUPS, K - first) },
+            (_, i) => first + i,
+          );
+          const walLsn = wal.appendLsn;
+          const groups = await runtime.snapshot(chunk);
+          for (const [kg, g] of groups) writer.addGroup(kg, g.bytes, g.keys, walLsn);
+        }
+        const bytes = writer.finish({
+          id,
+          createdAt: new Date().toISOString(),
+          operator: OPERATOR_NAME,
+          stateVersion: OPERATOR_STATE_VERSION,
+          keyGroups: K,
+          walLsn: wal.appendLsn,
+          sources: {},
+        });
         pruneCheckpoints(ckptDir, config.runtime.checkpoints_retained);
         const oldest = listCheckpoints(ckptDir).at(-1);
-        if (oldest !== undefined) wal.truncateBefore(readCheckpointLsn(oldest));
+        if (oldest !== undefined) wal.truncateBefore(checkpointLsn(oldest));
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         metrics.checkpointSeconds.observe(seconds);
         metrics.checkpointsTotal.inc({ result: 'ok' });
@@ -287,6 +324,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
         log.info({ checkpoint: id, keys, bytes, seconds }, 'checkpoint written');
         return { id, keys, bytes, seconds };
       } catch (err) {
+        writer.abort();
         metrics.checkpointsTotal.inc({ result: 'failed' });
         log.error({ err }, 'checkpoint failed; the previous one and the WAL still cover the state');
         throw err;
@@ -296,8 +334,10 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     })();
     return checkpointing;
   }
-  function readCheckpointLsn(id: number): number {
-    return readCheckpoint(ckptDir, id).meta.walLsn;
+  function checkpointLsn(id: number): number {
+    const r = openCheckpoint(ckptDir, id);
+    r.close();
+    return r.meta.walLsn;
   }
   const ckptTimer = setInterval(() => {
     checkpoint().catch(() => undefined); // logged inside

@@ -26,6 +26,22 @@ const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
+/**
+ * Label names repeat across samples (a handful per metric), so valid names are remembered in a
+ * bounded set instead of running the regex for every sample.
+ */
+const knownLabelNames = new Set<string>();
+const KNOWN_NAMES_MAX = 10_000;
+
+function validLabelName(name: string, limits: SampleLimits): boolean {
+  if (name.length > limits.maxNameLength) return false;
+  if (knownLabelNames.has(name)) return true;
+  if (!LABEL_NAME.test(name) || name.startsWith('__')) return false;
+  if (knownLabelNames.size >= KNOWN_NAMES_MAX) knownLabelNames.clear();
+  knownLabelNames.add(name);
+  return true;
+}
+
 /** A refusal of one item: code plus a reason naming the field and what was wrong. */
 export interface Refusal {
   readonly code: RejectCode;
@@ -71,31 +87,35 @@ export function checkLabels(
     };
   const out: Record<string, string> = {};
   let count = 0;
-  for (const [name, value] of Object.entries(labels as Record<string, unknown>)) {
+  const obj = labels as Record<string, unknown>;
+  for (const name in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, name)) continue;
+    const value = obj[name];
     if (typeof value !== 'string')
       return {
         ok: false,
         code: 'INVALID_SAMPLE',
         reason: `label ${JSON.stringify(name)} must be a string, got ${typeOf(value)}`,
       };
-    if (name.length > limits.maxNameLength)
-      return {
-        ok: false,
-        code: 'LIMIT_EXCEEDED',
-        reason: `label name is ${name.length} characters, limit ${limits.maxNameLength}`,
-      };
-    if (!LABEL_NAME.test(name))
+    if (!validLabelName(name, limits)) {
+      if (name.length > limits.maxNameLength)
+        return {
+          ok: false,
+          code: 'LIMIT_EXCEEDED',
+          reason: `label name is ${name.length} characters, limit ${limits.maxNameLength}`,
+        };
+      if (name.startsWith('__'))
+        return {
+          ok: false,
+          code: 'INVALID_NAME',
+          reason: `label name ${JSON.stringify(name)} is reserved (starts with __)`,
+        };
       return {
         ok: false,
         code: 'INVALID_NAME',
         reason: `label name ${JSON.stringify(name)} is not valid ([a-zA-Z_][a-zA-Z0-9_]*)`,
       };
-    if (name.startsWith('__'))
-      return {
-        ok: false,
-        code: 'INVALID_NAME',
-        reason: `label name ${JSON.stringify(name)} is reserved (starts with __)`,
-      };
+    }
     if (value.length > limits.maxLabelValueLength)
       return {
         ok: false,

@@ -43,7 +43,7 @@ test('a damaged checkpoint is reported with the file and the reason', () => {
   writeCheckpoint(dir, meta(7), new Map([[1, { bytes: new Uint8Array(64).fill(7), keys: 1 }]]));
   const file = join(dir, 'ckpt-000000000007.vgc');
   const bytes = readFileSync(file);
-  bytes[bytes.length - 5] = 0;
+  bytes[12 + 10] = (bytes[12 + 10] ?? 0) ^ 0xff; // inside key group 1's blob
   writeFileSync(file, bytes);
   assert.throws(
     () => readCheckpoint(dir, 7),
@@ -53,6 +53,8 @@ test('a damaged checkpoint is reported with the file and the reason', () => {
       e.message.includes(file) &&
       /key group 1 checksum mismatch/.test(e.message),
   );
-  writeFileSync(file, 'garbage');
+  writeFileSync(file, 'garbage that is long enough to be framed');
   assert.throws(() => readCheckpoint(dir, 7), /bad magic/);
+  writeFileSync(file, bytes.subarray(0, bytes.length - 3));
+  assert.throws(() => readCheckpoint(dir, 7), /no end marker/);
 });

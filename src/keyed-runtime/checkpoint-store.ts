@@ -1,12 +1,20 @@
 /**
- * Checkpoint files: a consistent snapshot of every key group's state plus the source positions
- * it covers (the WAL LSN, and Kafka offsets when Kafka feeds the node).
+ * Checkpoint files: a snapshot of every key group's state plus the source positions it covers
+ * (the WAL LSN, and Kafka offsets when Kafka feeds the node). Streamed in both directions, so a
+ * checkpoint of a million series (gigabytes) never sits in one buffer.
  *
  * File `dir/ckpt-<id as 12 digits>.vgc`:
- *   "VIGILCKP" | u32 format version | u32 header length | header JSON | u32 crc32(header)
- *   | blobs (one per key group, at the offsets the header lists, each with its crc32)
+ *   "VIGILCKP" | u32 format version
+ *   | blobs, one per key group, back to back
+ *   | footer JSON (meta + per group: key group, offset, length, crc32, keys, walLsn)
+ *   | u32 footer length | u32 crc32(footer) | "VIGILEND"
  * Written to a `.tmp` file, fsynced, renamed, and the directory fsynced: a checkpoint either
  * exists whole or not at all. The newest `retain` checkpoints are kept.
+ *
+ * Each key group carries the WAL LSN at which it was snapshotted: key groups are snapshotted a
+ * few at a time (bounded memory), so the file is not one instant, but every group is exact at
+ * its own LSN. Recovery replays the WAL from the smallest LSN; the samples a group already holds
+ * are not after its series' last timestamps and are dropped as replays.
  *
  * Loading never falls back to empty state silently: a damaged checkpoint is reported
  * (RUNTIME_CHECKPOINT_UNREADABLE, naming the file and the reason); the caller may then use the
@@ -14,11 +22,12 @@
  */
 import {
   closeSync,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
+  readSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -29,7 +38,8 @@ import { RuntimeError } from './errors.js';
 import { syncDir } from './wal.js';
 
 const MAGIC = 'VIGILCKP';
-export const CHECKPOINT_FORMAT = 1;
+const END = 'VIGILEND';
+export const CHECKPOINT_FORMAT = 2;
 
 export interface CheckpointMeta {
   readonly id: number;
@@ -38,15 +48,35 @@ export interface CheckpointMeta {
   readonly operator: string;
   readonly stateVersion: number;
   readonly keyGroups: number;
-  /** Every WAL record before this LSN is in the snapshot. */
+  /** Every WAL record before this LSN is in the snapshot (the smallest of the groups' LSNs). */
   readonly walLsn: number;
   /** Opaque source positions (e.g. Kafka offsets per topic-partition). */
   readonly sources: Readonly<Record<string, unknown>>;
+  /** Series in the checkpoint. */
   readonly keys: number;
+  /** Bytes of state. */
+  readonly bytes: number;
 }
 
-interface Header extends CheckpointMeta {
-  readonly groups: readonly { kg: number; offset: number; length: number; crc: number; keys: number }[];
+export interface CheckpointGroupInfo {
+  readonly kg: number;
+  readonly offset: number;
+  readonly length: number;
+  readonly crc: number;
+  readonly keys: number;
+  readonly walLsn: number;
+}
+
+interface Footer extends CheckpointMeta {
+  readonly groups: readonly CheckpointGroupInfo[];
+}
+
+/** A checkpoint's group, as read. */
+export interface CheckpointGroup {
+  readonly kg: number;
+  readonly bytes: Uint8Array;
+  readonly keys: number;
+  readonly walLsn: number;
 }
 
 export interface LoadedCheckpoint {
@@ -66,64 +96,124 @@ export function listCheckpoints(dir: string): number[] {
     .sort((a, b) => b - a);
 }
 
-/** Writes a checkpoint durably; returns its size in bytes. */
-export function writeCheckpoint(
-  dir: string,
-  meta: Omit<CheckpointMeta, 'keys'>,
-  groups: ReadonlyMap<number, { bytes: Uint8Array; keys: number }> | ReadonlyMap<number, Uint8Array>,
-): number {
+export interface CheckpointWriter {
+  /** Appends one key group's blob (written at once; nothing is kept in memory). */
+  addGroup(kg: number, bytes: Uint8Array, keys: number, walLsn: number): void;
+  /** Writes the footer, fsyncs, renames into place; returns the file size. */
+  finish(meta: Omit<CheckpointMeta, 'keys' | 'bytes' | 'walLsn'> & { readonly walLsn?: number }): number;
+  /** Removes the partial file (after a failure). */
+  abort(): void;
+}
+
+/** Starts writing checkpoint `id` in `dir`. */
+export function createCheckpointWriter(dir: string, id: number): CheckpointWriter {
   mkdirSync(dir, { recursive: true });
-  const entries = [...groups].map(([kg, g]) => ({
-    kg,
-    ...(g instanceof Uint8Array ? { bytes: g, keys: -1 } : g),
-  }));
-  entries.sort((a, b) => a.kg - b.kg);
-  let offset = 0;
-  let keys = 0;
-  const layout = entries.map((e) => {
-    const r = { kg: e.kg, offset, length: e.bytes.length, crc: crc32(e.bytes), keys: e.keys };
-    offset += e.bytes.length;
-    if (e.keys > 0) keys += e.keys;
-    return r;
-  });
-  const header: Header = { ...meta, keys, groups: layout };
-  const headerBytes = Buffer.from(JSON.stringify(header));
-  const pre = Buffer.alloc(16);
-  pre.write(MAGIC, 0, 'latin1');
-  pre.writeUInt32LE(CHECKPOINT_FORMAT, 8);
-  pre.writeUInt32LE(headerBytes.length, 12);
-  const crcBuf = Buffer.alloc(4);
-  crcBuf.writeUInt32LE(crc32(headerBytes), 0);
-  const tmp = join(dir, `${fileName(meta.id)}.tmp`);
+  const tmp = join(dir, `${fileName(id)}.tmp`);
   const fd = openSync(tmp, 'w');
-  let size = 0;
-  try {
-    for (const chunk of [pre, headerBytes, crcBuf, ...entries.map((e) => e.bytes)]) {
-      let done = 0;
-      while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
-      size += chunk.length;
-    }
-    fsyncSync(fd);
-  } catch (cause) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Best effort: a leftover .tmp is ignored by loading and removed by the next prune.
-    }
+  let pos = 0;
+  let open = true;
+  const groups: CheckpointGroupInfo[] = [];
+  const write = (chunk: Uint8Array): void => {
+    let done = 0;
+    while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
+    pos += chunk.length;
+  };
+  const fail = (cause: unknown): never => {
+    writer.abort();
     throw new RuntimeError(
       'RUNTIME_CHECKPOINT_WRITE_FAILED',
       `cannot write checkpoint ${tmp}: ${(cause as Error).message}`,
       true,
-      {
-        cause,
-      },
+      { cause },
     );
+  };
+  const head = Buffer.alloc(12);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(CHECKPOINT_FORMAT, 8);
+  try {
+    write(head);
+  } catch (cause) {
+    fail(cause);
   }
-  closeSync(fd);
-  renameSync(tmp, join(dir, fileName(meta.id)));
-  syncDir(dir);
-  return size;
+  const writer: CheckpointWriter = {
+    addGroup(kg, bytes, keys, walLsn) {
+      const offset = pos;
+      try {
+        write(bytes);
+      } catch (cause) {
+        fail(cause);
+      }
+      groups.push({ kg, offset, length: bytes.length, crc: crc32(bytes), keys, walLsn });
+    },
+    finish(meta) {
+      let keys = 0;
+      let bytes = 0;
+      let walLsn = meta.walLsn ?? Infinity;
+      for (const g of groups) {
+        keys += g.keys;
+        bytes += g.length;
+        walLsn = Math.min(walLsn, g.walLsn);
+      }
+      if (!Number.isFinite(walLsn)) walLsn = 0;
+      const footer: Footer = {
+        ...meta,
+        walLsn,
+        keys,
+        bytes,
+        groups: [...groups].sort((a, b) => a.kg - b.kg),
+      };
+      const json = Buffer.from(JSON.stringify(footer));
+      const tail = Buffer.alloc(16);
+      tail.writeUInt32LE(json.length, 0);
+      tail.writeUInt32LE(crc32(json), 4);
+      tail.write(END, 8, 'latin1');
+      try {
+        write(json);
+        write(tail);
+        fsyncSync(fd);
+        closeSync(fd);
+        open = false;
+        renameSync(tmp, join(dir, fileName(meta.id)));
+        syncDir(dir);
+      } catch (cause) {
+        fail(cause);
+      }
+      return pos;
+    },
+    abort() {
+      if (open) {
+        open = false;
+        try {
+          closeSync(fd);
+        } catch {
+          // Already closed or broken; the unlink below is what matters.
+        }
+      }
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // Best effort: a leftover .tmp is ignored by loading and removed by the next prune.
+      }
+    },
+  };
+  return writer;
+}
+
+/**
+ * Writes a whole checkpoint from in-memory groups (tests and small states); every group gets
+ * `meta.walLsn`. Returns the file size.
+ */
+export function writeCheckpoint(
+  dir: string,
+  meta: Omit<CheckpointMeta, 'keys' | 'bytes'>,
+  groups: ReadonlyMap<number, { bytes: Uint8Array; keys: number }> | ReadonlyMap<number, Uint8Array>,
+): number {
+  const w = createCheckpointWriter(dir, meta.id);
+  for (const [kg, g] of [...groups].sort((a, b) => a[0] - b[0])) {
+    if (g instanceof Uint8Array) w.addGroup(kg, g, -1, meta.walLsn);
+    else w.addGroup(kg, g.bytes, g.keys, meta.walLsn);
+  }
+  return w.finish(meta);
 }
 
 /** Deletes all but the newest `retain` checkpoints (and stray .tmp files). */
@@ -132,8 +222,18 @@ export function pruneCheckpoints(dir: string, retain: number): void {
   for (const f of readdirSync(dir)) if (f.endsWith('.vgc.tmp')) unlinkSync(join(dir, f));
 }
 
-/** Reads and verifies checkpoint `id`. Throws RUNTIME_CHECKPOINT_UNREADABLE with the reason. */
-export function readCheckpoint(dir: string, id: number): LoadedCheckpoint {
+/** An open checkpoint: its metadata, and its groups read one at a time. */
+export interface CheckpointReader {
+  readonly file: string;
+  readonly meta: CheckpointMeta;
+  readonly groups: readonly CheckpointGroupInfo[];
+  /** Reads and verifies the groups (all, or those `filter` accepts), one at a time. */
+  read(filter?: (kg: number) => boolean): Generator<CheckpointGroup>;
+  close(): void;
+}
+
+/** Opens checkpoint `id` and verifies its frame and footer. Throws RUNTIME_CHECKPOINT_UNREADABLE with the reason. */
+export function openCheckpoint(dir: string, id: number): CheckpointReader {
   const file = join(dir, fileName(id));
   const fail = (why: string, cause?: unknown): never => {
     throw new RuntimeError(
@@ -143,33 +243,82 @@ export function readCheckpoint(dir: string, id: number): LoadedCheckpoint {
       { cause },
     );
   };
-  let buf: Buffer;
+  let fd: number;
   try {
-    buf = readFileSync(file);
+    fd = openSync(file, 'r');
   } catch (cause) {
     return fail((cause as Error).message, cause);
   }
-  if (buf.length < 20 || buf.toString('latin1', 0, 8) !== MAGIC) fail('not a Vigil checkpoint (bad magic)');
-  const format = buf.readUInt32LE(8);
-  if (format !== CHECKPOINT_FORMAT) fail(`format version ${format}, this Vigil reads ${CHECKPOINT_FORMAT}`);
-  const hlen = buf.readUInt32LE(12);
-  if (16 + hlen + 4 > buf.length) fail('truncated header');
-  const hbytes = buf.subarray(16, 16 + hlen);
-  if (crc32(hbytes) !== buf.readUInt32LE(16 + hlen)) fail('header checksum mismatch');
-  let header: Header;
+  const readAt = (pos: number, len: number): Buffer => {
+    const buf = Buffer.allocUnsafe(len);
+    let done = 0;
+    while (done < len) {
+      const n = readSync(fd, buf, done, len - done, pos + done);
+      if (n === 0) fail(`truncated at byte ${pos + done}`);
+      done += n;
+    }
+    return buf;
+  };
   try {
-    header = JSON.parse(hbytes.toString('utf8')) as Header;
-  } catch (cause) {
-    return fail('header is not JSON', cause);
+    const size = fstatSync(fd).size;
+    if (size < 28) fail('shorter than a checkpoint frame');
+    const head = readAt(0, 12);
+    if (head.toString('latin1', 0, 8) !== MAGIC) fail('not a Vigil checkpoint (bad magic)');
+    const format = head.readUInt32LE(8);
+    if (format !== CHECKPOINT_FORMAT) fail(`format version ${format}, this Vigil reads ${CHECKPOINT_FORMAT}`);
+    const tail = readAt(size - 16, 16);
+    if (tail.toString('latin1', 8, 16) !== END) fail('no end marker (truncated write?)');
+    const flen = tail.readUInt32LE(0);
+    if (flen > size - 28) fail('footer length out of range');
+    const fbytes = readAt(size - 16 - flen, flen);
+    if (crc32(fbytes) !== tail.readUInt32LE(4)) fail('footer checksum mismatch');
+    let footer: Footer;
+    try {
+      footer = JSON.parse(fbytes.toString('utf8')) as Footer;
+    } catch (cause) {
+      return fail('footer is not JSON', cause);
+    }
+    const { groups, ...meta } = footer;
+    const dataEnd = size - 16 - flen;
+    for (const g of groups)
+      if (g.offset < 12 || g.offset + g.length > dataEnd) fail(`key group ${g.kg} lies outside the data`);
+    let closed = false;
+    return {
+      file,
+      meta,
+      groups,
+      *read(filter) {
+        for (const g of groups) {
+          if (filter && !filter(g.kg)) continue;
+          const bytes = readAt(g.offset, g.length);
+          if (crc32(bytes) !== g.crc) fail(`key group ${g.kg} checksum mismatch`);
+          yield {
+            kg: g.kg,
+            bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+            keys: g.keys,
+            walLsn: g.walLsn,
+          };
+        }
+      },
+      close() {
+        if (!closed) closeSync(fd);
+        closed = true;
+      },
+    };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
   }
-  const base = 16 + hlen + 4;
-  const groups = new Map<number, Uint8Array>();
-  for (const g of header.groups) {
-    if (base + g.offset + g.length > buf.length) fail(`key group ${g.kg} is truncated`);
-    const bytes = new Uint8Array(buf.buffer, buf.byteOffset + base + g.offset, g.length);
-    if (crc32(bytes) !== g.crc) fail(`key group ${g.kg} checksum mismatch`);
-    groups.set(g.kg, bytes);
+}
+
+/** Reads and verifies a whole checkpoint into memory (tests, small states). */
+export function readCheckpoint(dir: string, id: number): LoadedCheckpoint {
+  const r = openCheckpoint(dir, id);
+  try {
+    const groups = new Map<number, Uint8Array>();
+    for (const g of r.read()) groups.set(g.kg, g.bytes);
+    return { meta: r.meta, file: r.file, groups };
+  } finally {
+    r.close();
   }
-  const { groups: _layout, ...meta } = header;
-  return { meta, file, groups };
 }

@@ -15,6 +15,12 @@ export const RuntimeConfigSchema = Type.Object(
     key_groups: Type.Integer({ minimum: 1, maximum: 32768, default: 128 }),
     /** Samples queued per worker before ingest answers 503. @defaultValue 200000 */
     queue_capacity: Type.Integer({ minimum: 1000, default: 200_000 }),
+    /**
+     * Recent samples remembered per series: an exact repeat (same timestamp and value) of one of
+     * them is acknowledged as a duplicate (a retried request), anything else at or before the
+     * newest timestamp is refused. @defaultValue 8
+     */
+    dedup_window: Type.Integer({ minimum: 0, maximum: 1024, default: 8 }),
     /** Samples per batch sent to a worker. @defaultValue 2048 */
     batch_size: Type.Integer({ minimum: 1, maximum: 65536, default: 2048 }),
     /** Time between checkpoints. @defaultValue 60s */

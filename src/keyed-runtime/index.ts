@@ -30,12 +30,18 @@ export {
   type WalReadStats,
 } from './wal.js';
 export {
+  createCheckpointWriter,
+  openCheckpoint,
   writeCheckpoint,
   readCheckpoint,
   listCheckpoints,
   pruneCheckpoints,
   CHECKPOINT_FORMAT,
   type CheckpointMeta,
+  type CheckpointReader,
+  type CheckpointWriter,
+  type CheckpointGroup,
+  type CheckpointGroupInfo,
   type LoadedCheckpoint,
 } from './checkpoint-store.js';
 export { RuntimeConfigSchema, type RuntimeConfig } from './config.js';

@@ -68,6 +68,8 @@ export type FromWorker =
       readonly stale: number;
       readonly outputs: readonly WireOutput[];
       readonly errors: readonly WireError[];
+      /** The operator's `stats()` snapshot, when it changed (at most about once a second). */
+      readonly stats?: Readonly<Record<string, number>>;
     }
   | {
       readonly t: 'snapshot';

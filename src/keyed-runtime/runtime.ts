@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { RuntimeError } from './errors.js';
 import { assignKeyGroup, workerForKeyGroup } from './key-groups.js';
 import { decodeKeyGroup } from './keyed-store.js';
+import { RecentSamples } from './recent-samples.js';
 import type { FromWorker, NewKeys, ToWorker, WireError } from './protocol.js';
 import type { KeyedOutput } from './types.js';
 
@@ -62,6 +63,11 @@ export interface KeyedRuntimeOptions<O> extends RuntimeEvents<O> {
   readonly queueCapacity: number;
   /** Samples per batch message. */
   readonly batchSize: number;
+  /**
+   * Recent samples remembered per series to acknowledge exact repeats (retries) as duplicates.
+   * @defaultValue 8
+   */
+  readonly dedupWindow?: number;
 }
 
 /** Counters for /metrics and the console. */
@@ -74,8 +80,16 @@ export interface RuntimeStats {
     readonly restarts: number;
     /** Age of the oldest unacknowledged batch, ms (0 when idle). */
     readonly lagMs: number;
+    /**
+     * The latest `KeyedOperator.stats()` snapshot from this worker (cumulative since the worker
+     * started; refreshed about once a second while it changes), or undefined when the operator
+     * has none or has not reported yet. A restarted worker starts again from zero.
+     */
+    readonly operatorStats: Readonly<Record<string, number>> | undefined;
   }[];
   readonly keys: number;
+  /** The workers' `operatorStats` summed key by key (empty when no worker reported). */
+  readonly operatorStats: Readonly<Record<string, number>>;
 }
 
 interface RouteEntry {
@@ -84,6 +98,8 @@ interface RouteEntry {
   readonly keyGroup: number;
   lastTs: number;
   lastValue: number;
+  /** Slot in the recent-samples pool. */
+  readonly slot: number;
 }
 
 interface Batch {
@@ -110,6 +126,8 @@ interface WorkerSlot {
   nextId: number;
   readonly replies: Map<number, (msg: FromWorker) => void>;
   exiting: boolean;
+  /** Latest operator stats snapshot (see RuntimeStats). */
+  operatorStats: Readonly<Record<string, number>> | undefined;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- O is the output type delivered to onOutputs
@@ -136,9 +154,12 @@ export interface KeyedRuntime<O> {
    * A consistent snapshot of every key group's state: all samples offered before the call are in
    * it, none offered after. `keyGroups` limits it to those groups.
    */
-  snapshot(keyGroups?: readonly number[]): Promise<Map<number, Uint8Array>>;
-  /** Loads key-group blobs (from a checkpoint) into the workers that own them. */
-  restore(groups: ReadonlyMap<number, Uint8Array>): Promise<number>;
+  snapshot(keyGroups?: readonly number[]): Promise<Map<number, { bytes: Uint8Array; keys: number }>>;
+  /**
+   * Loads key-group blobs (from a checkpoint) into the workers that own them, a few groups at a
+   * time. Returns the number of series restored.
+   */
+  restore(groups: Iterable<readonly [number, Uint8Array]>): Promise<number>;
   /** Forgets the given key groups everywhere (their Kafka partitions were revoked). */
   dropKeyGroups(keyGroups: readonly number[]): Promise<void>;
   /** Asks one key's operator a read-only question; undefined when the key is unknown. */
@@ -185,6 +206,11 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
   const workerCount = resolveWorkerCount(opts.workers);
   const K = opts.keyGroups;
   const routes = new Map<string, RouteEntry>();
+  const recent = new RecentSamples(opts.dedupWindow ?? 8);
+  const forget = (key: string, e: RouteEntry): void => {
+    routes.delete(key);
+    recent.release(e.slot);
+  };
   const broadcasts = new Map<string, unknown>();
   let seq = 0;
   let closed = false;
@@ -210,6 +236,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
       nextId: 0,
       replies: new Map(),
       exiting: false,
+      operatorStats: undefined,
     };
     slot.worker = worker;
     slot.ready = new Promise<void>((resolve, reject) => {
@@ -264,13 +291,14 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
       });
     slot.replies.clear();
     slot.restarts++;
+    slot.operatorStats = undefined; // the new worker's operator counts from zero
     // Keys routed to it must be re-announced to the new worker: forget them in the router's
     // "sent" sense by re-registering on next use. Ingest pauses until the wiring has restored
     // and replayed the worker's key groups (resume()), so no new sample can overtake a replay.
     pausedFor = `recovering worker ${slot.index}`;
     const groups: number[] = [];
     for (let g = 0; g < K; g++) if (workerForKeyGroup(g, K, workerCount) === slot.index) groups.push(g);
-    for (const [key, e] of routes) if (e.worker === slot.index) routes.delete(key);
+    for (const [key, e] of routes) if (e.worker === slot.index) forget(key, e);
     spawn(slot.index, slot);
     slot.ready.then(
       () => opts.onWorkerRestarted?.(slot.index, groups),
@@ -296,6 +324,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
         }
         slot.processed += msg.processed;
         slot.stale += msg.stale;
+        if (msg.stats) slot.operatorStats = msg.stats;
         if (msg.outputs.length > 0) opts.onOutputs(msg.outputs as readonly KeyedOutput<O>[]);
         for (const e of msg.errors) opts.onError({ ...e, worker: slot.index });
         checkDrained();
@@ -357,7 +386,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
       const keyGroup = assignKeyGroup(key, K);
       const worker = workerForKeyGroup(keyGroup, K, workerCount);
       const slot = slots[worker] as WorkerSlot;
-      e = { id: slot.nextId++, worker, keyGroup, lastTs: -Infinity, lastValue: NaN };
+      e = { id: slot.nextId++, worker, keyGroup, lastTs: -Infinity, lastValue: NaN, slot: recent.allocate() };
       routes.set(key, e);
       slot.batch.newIds.push(e.id);
       slot.batch.newKeys.push(key);
@@ -405,15 +434,19 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
         if (smp.ts > e.lastTs) {
           e.lastTs = smp.ts;
           e.lastValue = smp.value;
+          recent.record(e.slot, smp.ts, smp.value);
           append(e, smp.ts, smp.value);
           accepted.push(i);
-        } else if (smp.ts === e.lastTs) {
-          if (Object.is(smp.value, e.lastValue)) duplicates++;
+          continue;
+        }
+        const seen = smp.ts === e.lastTs ? e.lastValue : recent.valueAt(e.slot, smp.ts);
+        if (seen !== undefined) {
+          if (Object.is(smp.value, seen)) duplicates++;
           else
             rejected.push({
               index: i,
               code: 'DUPLICATE_CONFLICT',
-              reason: `series already has value ${e.lastValue} at ts ${smp.ts}; got ${smp.value}`,
+              reason: `series already has value ${seen} at ts ${smp.ts}; got ${smp.value}`,
             });
         } else {
           rejected.push({
@@ -434,6 +467,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
         if (smp.ts > e.lastTs) {
           e.lastTs = smp.ts;
           e.lastValue = smp.value;
+          recent.record(e.slot, smp.ts, smp.value);
         }
         append(e, smp.ts, smp.value);
       }
@@ -454,7 +488,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
 
     async snapshot(keyGroups) {
       runtime.flush();
-      const out = new Map<number, Uint8Array>();
+      const out = new Map<number, { bytes: Uint8Array; keys: number }>();
       const replies = await Promise.all(
         slots.map(
           (slot) =>
@@ -469,24 +503,16 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
       for (const r of replies) {
         if (r.t === 'reply' && r.result instanceof Error) throw r.result;
         if (r.t !== 'snapshot') throw new RuntimeError('RUNTIME_WORKER_FAILED', 'unexpected snapshot reply');
-        for (const g of r.groups) out.set(g.keyGroup, g.bytes);
+        for (const g of r.groups) out.set(g.keyGroup, { bytes: g.bytes, keys: g.keys });
       }
       return out;
     },
 
     async restore(groups) {
-      // Group the decoded entries per worker, register their routes, then send one restore each.
-      const perWorker = new Map<
-        number,
-        {
-          ids: number[];
-          keys: string[];
-          kgs: number[];
-          lastTs: number[];
-          lastValues: number[];
-          states: (Uint8Array | undefined)[];
-        }
-      >();
+      // One key group at a time (at most a few in flight), so restoring millions of series
+      // never holds the whole checkpoint in memory.
+      const inflight: Promise<void>[] = [];
+      let total = 0;
       for (const [kg, blob] of groups) {
         if (kg < 0 || kg >= K)
           throw new RuntimeError(
@@ -495,10 +521,14 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
           );
         const w = workerForKeyGroup(kg, K, workerCount);
         const slot = slots[w] as WorkerSlot;
-        let acc = perWorker.get(w);
-        if (!acc)
-          perWorker.set(w, (acc = { ids: [], keys: [], kgs: [], lastTs: [], lastValues: [], states: [] }));
-        for (const entry of decodeKeyGroup(blob)) {
+        const entries = decodeKeyGroup(blob);
+        const ids = new Int32Array(entries.length);
+        const keys: string[] = [];
+        const lastTs = new Float64Array(entries.length);
+        const lastValues = new Float64Array(entries.length);
+        const offsets = new Uint32Array(entries.length + 1);
+        let size = 0;
+        entries.forEach((entry, i) => {
           if (assignKeyGroup(entry.key, K) !== kg)
             throw new RuntimeError(
               'RUNTIME_CHECKPOINT_INCOMPATIBLE',
@@ -512,60 +542,52 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
               keyGroup: kg,
               lastTs: entry.lastTs,
               lastValue: entry.lastValue,
+              slot: recent.allocate(),
             };
             routes.set(entry.key, route);
-          } else {
-            route.lastTs = Math.max(route.lastTs, entry.lastTs);
+            if (Number.isFinite(entry.lastTs)) recent.record(route.slot, entry.lastTs, entry.lastValue);
+          } else if (entry.lastTs > route.lastTs) {
+            route.lastTs = entry.lastTs;
+            route.lastValue = entry.lastValue;
           }
-          acc.ids.push(route.id);
-          acc.keys.push(entry.key);
-          acc.kgs.push(kg);
-          acc.lastTs.push(entry.lastTs);
-          acc.lastValues.push(entry.lastValue);
-          acc.states.push(entry.state);
-        }
-      }
-      let total = 0;
-      await Promise.all(
-        [...perWorker].map(([w, acc]) => {
-          const slot = slots[w] as WorkerSlot;
-          const offsets = new Uint32Array(acc.states.length + 1);
-          let size = 0;
-          acc.states.forEach((st, i) => {
-            offsets[i] = size;
-            size += st?.length ?? 0;
-          });
-          offsets[acc.states.length] = size;
-          const states = new Uint8Array(size);
-          acc.states.forEach((st, i) => st && states.set(st, offsets[i]));
-          total += acc.keys.length;
-          return new Promise<void>((resolve, reject) => {
-            const s = seq++;
-            slot.replies.set(s, (m) =>
-              m.t === 'reply' && m.result instanceof Error ? reject(m.result) : resolve(),
-            );
-            const msg: ToWorker = {
+          ids[i] = route.id;
+          keys.push(entry.key);
+          lastTs[i] = entry.lastTs;
+          lastValues[i] = entry.lastValue;
+          offsets[i] = size;
+          size += entry.state?.length ?? 0;
+        });
+        offsets[entries.length] = size;
+        const states = new Uint8Array(size);
+        entries.forEach((entry, i) => entry.state && states.set(entry.state, offsets[i] as number));
+        total += entries.length;
+        inflight.push(
+          request(
+            slot,
+            (s) => ({
               t: 'restore',
               seq: s,
-              ids: Int32Array.from(acc.ids),
-              keys: acc.keys,
-              keyGroups: Int32Array.from(acc.kgs),
-              lastTs: Float64Array.from(acc.lastTs),
-              lastValues: Float64Array.from(acc.lastValues),
+              ids,
+              keys,
+              keyGroups: new Int32Array(entries.length).fill(kg),
+              lastTs,
+              lastValues,
               offsets,
               states,
-            };
-            slot.worker.postMessage(msg, [states.buffer]);
-          });
-        }),
-      );
+            }),
+            [states.buffer],
+          ).then(() => undefined),
+        );
+        if (inflight.length >= 4) await inflight.shift();
+      }
+      await Promise.all(inflight);
       return total;
     },
 
     async dropKeyGroups(keyGroups) {
       runtime.flush();
       const set = new Set(keyGroups);
-      for (const [key, e] of routes) if (set.has(e.keyGroup)) routes.delete(key);
+      for (const [key, e] of routes) if (set.has(e.keyGroup)) forget(key, e);
       await Promise.all(
         slots.map((slot) => {
           const mine = keyGroups.filter((g) => workerForKeyGroup(g, K, workerCount) === slot.index);
@@ -611,7 +633,10 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
       let n = 0;
       for (const m of replies) {
         if (m.t !== 'expired') continue;
-        for (const key of m.keys) routes.delete(key);
+        for (const key of m.keys) {
+          const e = routes.get(key);
+          if (e) forget(key, e);
+        }
         n += m.keys.length;
       }
       return n;
@@ -622,8 +647,13 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
 
     stats() {
       const now = Date.now();
+      const operatorStats: Record<string, number> = {};
+      for (const s of slots)
+        for (const [k, v] of Object.entries(s.operatorStats ?? {}))
+          operatorStats[k] = (operatorStats[k] ?? 0) + v;
       return {
         keys: routes.size,
+        operatorStats,
         workers: slots.map((s) => {
           let oldest = now;
           for (const f of s.inflight.values()) if (f.sentAt < oldest) oldest = f.sentAt;
@@ -634,6 +664,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
             stale: s.stale,
             restarts: s.restarts,
             lagMs: now - oldest,
+            operatorStats: s.operatorStats,
           };
         }),
       };
@@ -655,13 +686,17 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
     },
   };
 
-  function request(slot: WorkerSlot, make: (seq: number) => ToWorker): Promise<FromWorker> {
+  function request(
+    slot: WorkerSlot,
+    make: (seq: number) => ToWorker,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<FromWorker> {
     return new Promise<FromWorker>((resolve, reject) => {
       const s = seq++;
       slot.replies.set(s, (m) =>
         m.t === 'reply' && m.result instanceof Error ? reject(m.result) : resolve(m),
       );
-      slot.worker.postMessage(make(s));
+      slot.worker.postMessage(make(s), transfer);
     });
   }
 

@@ -52,6 +52,14 @@ export interface KeyedOperator<O, S, Q = unknown, R = unknown> {
    * operator keeps what it needs in module state (it is not per key).
    */
   onBroadcast?(message: unknown): void;
+  /**
+   * Optional self-metrics: a snapshot of the operator's cumulative counters on this worker since
+   * it was created (e.g. `{ refits: 12, refit_seconds_sum: 0.03 }`), numbers only. The worker
+   * attaches it to an acknowledgement at most about once a second, and only when it changed;
+   * the main thread shows the latest one per worker in `RuntimeStats` (for /metrics). Must be
+   * cheap and must not change any key's state. Values restart from zero with a restarted worker.
+   */
+  stats?(): Readonly<Record<string, number>>;
 }
 
 /**

@@ -108,3 +108,23 @@ test('truncateBefore deletes only segments wholly before the LSN', async () => {
   const rest = readAll(dir, lsns[6]);
   assert.equal(rest.records.length, 4, 'everything from the LSN on is still there');
 });
+
+test('records appended while a group is being written are not acknowledged with it (concurrent appends)', async () => {
+  const dir = fresh();
+  const wal = await openWal({ dir, groupCommitMs: 0 });
+  const acked: number[] = [];
+  const pending: Promise<void>[] = [];
+  // Many appenders, each appending then awaiting sync, interleaved with writes in flight.
+  for (let i = 0; i < 300; i++) {
+    wal.append(batch(i, 2));
+    const n = i;
+    pending.push(wal.sync().then(() => void acked.push(n)));
+    if (i % 7 === 0) await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(pending);
+  await wal.close();
+  const onDisk = readAll(dir).records;
+  assert.equal(acked.length, 300);
+  assert.equal(onDisk.length, 300, 'every acknowledged record is on disk');
+  onDisk.forEach((r, i) => assert.deepEqual(r, batch(i, 2)));
+});

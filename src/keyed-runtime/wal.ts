@@ -38,7 +38,6 @@ import { RuntimeError } from './errors.js';
 import type { KeyedSample } from './runtime.js';
 
 const SEGMENT_BYTES = 64 * 1024 * 1024;
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export interface WalOptions {
@@ -85,28 +84,26 @@ function listSegments(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Encodes one record (header + payload). */
+/** Encodes one record (header + payload) into one buffer, keys written in place as UTF-8. */
 export function encodeWalRecord(samples: readonly KeyedSample[]): Uint8Array {
-  const keys = samples.map((s) => encoder.encode(s.key));
   let size = 8 + 4;
-  for (const k of keys) size += 4 + k.length + 16;
-  const bytes = new Uint8Array(size);
-  const dv = new DataView(bytes.buffer);
-  dv.setUint32(8, samples.length, true);
+  for (let i = 0; i < samples.length; i++)
+    size += 4 + Buffer.byteLength((samples[i] as KeyedSample).key, 'utf8') + 16;
+  const buf = Buffer.allocUnsafe(size);
+  buf.writeUInt32LE(samples.length, 8);
   let o = 12;
   for (let i = 0; i < samples.length; i++) {
-    const k = keys[i] as Uint8Array;
     const s = samples[i] as KeyedSample;
-    dv.setUint32(o, k.length, true);
-    bytes.set(k, o + 4);
-    o += 4 + k.length;
-    dv.setFloat64(o, s.ts, true);
-    dv.setFloat64(o + 8, s.value, true);
+    const n = buf.write(s.key, o + 4, 'utf8');
+    buf.writeUInt32LE(n, o);
+    o += 4 + n;
+    buf.writeDoubleLE(s.ts, o);
+    buf.writeDoubleLE(s.value, o + 8);
     o += 16;
   }
-  dv.setUint32(0, size - 8, true);
-  dv.setUint32(4, crc32(bytes.subarray(8)), true);
-  return bytes;
+  buf.writeUInt32LE(size - 8, 0);
+  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  return buf;
 }
 
 /** One replayed record. */
@@ -233,8 +230,12 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
     if (flushing) return flushing;
     if (queue.length === 0) return;
     flushing = (async () => {
+      // Take the queued records out: appends during the write go to a fresh queue and wait for
+      // the next group (counting them as written here would acknowledge unwritten data).
       const batch = queue;
       const bytes = queuedBytes;
+      queue = [];
+      queuedBytes = 0;
       const t0 = process.hrtime.bigint();
       try {
         if (dirty) {
@@ -254,8 +255,6 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
           batch.map((p) => p.bytes),
         );
         await fh.datasync();
-        queue = queue.slice(batch.length);
-        queuedBytes -= bytes;
         segSize += bytes;
         durableLsn =
           (batch[batch.length - 1] as Pending).lsn + (batch[batch.length - 1] as Pending).bytes.length;
@@ -267,8 +266,10 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
       } catch (cause) {
         failing = true;
         // Any partial write is cut off (segSize is the last good length) before the records are
-        // written again, in order, by the next attempt.
+        // written again, in order, by the next attempt: they go back in front of the queue.
         dirty = true;
+        queue = batch.concat(queue);
+        queuedBytes += bytes;
         const err = new RuntimeError(
           'RUNTIME_WAL_WRITE_FAILED',
           `write-ahead log write failed: ${(cause as Error).message}`,

@@ -15,6 +15,30 @@ let store: KeyedStore<unknown, unknown> | undefined;
 let operator: KeyedOperator<unknown, unknown> | undefined;
 const pending: ToWorker[] = [];
 
+/** Least time between two operator stats snapshots on acknowledgements, ms. */
+const STATS_INTERVAL_MS = 1000;
+let statsCheckedAt = 0;
+let lastStats: Readonly<Record<string, number>> | undefined;
+
+/**
+ * The operator's `stats()` snapshot when it is due (at most once per STATS_INTERVAL_MS) and
+ * differs from the last one sent; otherwise undefined. Copied, so later changes to the
+ * operator's own object cannot hide a difference.
+ */
+function statsIfDue(now: number): Readonly<Record<string, number>> | undefined {
+  if (!operator?.stats || now - statsCheckedAt < STATS_INTERVAL_MS) return undefined;
+  statsCheckedAt = now;
+  const snap = { ...operator.stats() };
+  const prev = lastStats;
+  if (prev && Object.keys(snap).length === Object.keys(prev).length) {
+    let same = true;
+    for (const k in snap) if (!Object.is(snap[k], prev[k])) same = false;
+    if (same) return undefined;
+  }
+  lastStats = snap;
+  return snap;
+}
+
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
 }
@@ -35,7 +59,8 @@ function handle(msg: ToWorker): void {
         else stale++;
       }
       const { outputs, errors } = s.drain();
-      send({ t: 'ack', seq: msg.seq, processed, stale, outputs, errors });
+      const stats = statsIfDue(Date.now());
+      send({ t: 'ack', seq: msg.seq, processed, stale, outputs, errors, ...(stats ? { stats } : {}) });
       return;
     }
     case 'restore': {
@@ -100,10 +125,14 @@ async function init(msg: Extract<ToWorker, { t: 'init' }>): Promise<void> {
     for (const b of msg.broadcasts) operator.onBroadcast?.(b);
     store = new KeyedStore(operator, Date.now);
     setInterval(() => {
-      store!.fireTimers(Date.now());
+      const now = Date.now();
+      store!.fireTimers(now);
       const { outputs, errors } = store!.drain();
-      if (outputs.length || errors.length)
-        send({ t: 'ack', seq: -1, processed: 0, stale: 0, outputs, errors });
+      // Also carries stats that changed after the last batch, so a worker that went quiet still
+      // reports its final counts within about two seconds.
+      const stats = statsIfDue(now);
+      if (outputs.length || errors.length || stats)
+        send({ t: 'ack', seq: -1, processed: 0, stale: 0, outputs, errors, ...(stats ? { stats } : {}) });
     }, 1000).unref();
     send({ t: 'ready' });
     for (const m of pending.splice(0)) handle(m);

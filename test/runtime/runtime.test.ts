@@ -71,6 +71,22 @@ describe('keyed runtime (real worker threads)', () => {
     await rt.close();
   });
 
+  test('a retried request (exact repeats of recent samples) is acknowledged as duplicates, not refused', async () => {
+    const { rt, outputs } = start(1);
+    await rt.ready;
+    const req = [10, 20, 30, 40].map((ts) => ({ key: 'r', ts, value: ts / 10 }));
+    assert.equal(rt.offer(req).accepted.length, 4);
+    const again = rt.offer(req);
+    assert.deepEqual(again.accepted, []);
+    assert.equal(again.duplicates, 4);
+    assert.deepEqual(again.rejected, []);
+    const conflict = rt.offer([{ key: 'r', ts: 20, value: 99 }]);
+    assert.equal(conflict.rejected[0]?.code, 'DUPLICATE_CONFLICT');
+    await rt.drain();
+    assert.equal(outputs.length, 4, 'processed once');
+    await rt.close();
+  });
+
   test('router refuses out-of-order samples, acks exact duplicates, refuses conflicting duplicates', async () => {
     const { rt, outputs } = start(1);
     await rt.ready;
@@ -122,7 +138,7 @@ describe('keyed runtime (real worker threads)', () => {
 
     const b = start(2);
     await b.rt.ready;
-    assert.equal(await b.rt.restore(snap), 300);
+    assert.equal(await b.rt.restore([...snap].map(([kg, g]) => [kg, g.bytes] as const)), 300);
     for (const [i, key] of keys.entries()) {
       const s = await b.rt.query<SeqState>(key, 'state');
       assert.deepEqual(s, { count: 5, lastTs: 5000, sum: 5 * i, orderViolations: 0 }, key);
