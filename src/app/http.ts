@@ -13,6 +13,7 @@ import {
   registerJsonIngest,
   registerOtlp,
   registerRemoteWrite,
+  type IngestSource,
   type SampleLimits,
   type SampleSink,
 } from '../ingest/index.js';
@@ -56,8 +57,11 @@ export function sampleLimits(config: VigilConfig): SampleLimits {
 }
 
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  // Typed as fastify's logger so the instance is a plain FastifyInstance (pino's own type
+  // would make fastify infer a different instance type than the route plugins take).
+  const httpLogger: FastifyBaseLogger = deps.logger.child({ module: 'http' });
   const app = Fastify({
-    loggerInstance: deps.logger.child({ module: 'http' }) as FastifyBaseLogger,
+    loggerInstance: httpLogger,
     disableRequestLogging: true,
     bodyLimit: deps.config.server.body_limit_bytes,
     onProtoPoisoning: 'error',
@@ -149,6 +153,9 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       limits: sampleLimits(deps.config),
       maxSamplesPerRequest: deps.config.ingest.http.max_samples_per_request,
       now: deps.now ?? Date.now,
+      onDecodeRejected: (source: IngestSource, rejected: readonly { readonly code: string }[]) => {
+        for (const r of rejected) deps.metrics.samplesRejected.inc({ source, reason: r.code });
+      },
     };
     registerJsonIngest(app, ingestDeps); // POST /api/v1/samples
     registerRemoteWrite(app, ingestDeps); // POST /api/v1/write (Prometheus remote write 1.0)

@@ -43,18 +43,19 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
   const logger = opts.logger ?? createLogger(config.log.level);
   mkdirSync(config.state_dir, { recursive: true });
   const host = config.server.host;
-  let pipeline: Pipeline | undefined;
+  // The metrics read the pipeline lazily: it starts after them (it reports into them).
+  const live: { pipeline?: Pipeline } = {};
   const metrics = createMetrics({
     queueDepth: () =>
-      pipeline?.runtime.stats().workers.map((w) => ({
+      live.pipeline?.runtime.stats().workers.map((w) => ({
         worker: w.index,
         queued: w.queued,
         lagMs: w.lagMs,
         processed: w.processed,
       })) ?? [],
-    series: () => pipeline?.runtime.size ?? 0,
+    series: () => live.pipeline?.runtime.size ?? 0,
     operatorStats: () =>
-      pipeline?.runtime.stats().workers.map((w) => ({ worker: w.index, stats: w.operatorStats })) ?? [],
+      live.pipeline?.runtime.stats().workers.map((w) => ({ worker: w.index, stats: w.operatorStats })) ?? [],
     notificationsRetrying: () => retryingNotifications(dispatcher),
   });
 
@@ -67,7 +68,7 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
   });
   await dispatcher.start();
 
-  pipeline = await startPipeline({
+  const p = await startPipeline({
     config,
     operatorOptions: anomalyOperatorOptions(config.detection, config.alerting),
     logger,
@@ -75,7 +76,7 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
     onAlertEvents: (events, o) => dispatcher.receive(events, o),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   });
-  const p = pipeline;
+  live.pipeline = p;
   // Silences reach the operators (silenced samples are kept out of training); called at once
   // with the current set, then on every change.
   dispatcher.onSilencesChanged((message) => p.runtime.broadcast(message));

@@ -193,7 +193,8 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const walRead: WalReadStats = { records: 0, samples: 0, tornBytes: 0 };
   for (const r of readWal(walDir, fromLsn, walRead)) {
     await offerWhenRoom(r.samples);
-    if (walRead.records % 256 === 0) opts.onProgress?.('replay', walRead.samples, walRead.samples);
+    if (walRead.records % 256 === 0)
+      opts.onProgress?.('replay', walRead.bytesRead ?? 0, walRead.bytesTotal ?? 0);
   }
   await runtime.drain();
   if (walRead.tornBytes > 0)

@@ -16,7 +16,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { IngestError } from './errors.js';
-import type { RejectedItem, Sample, SampleSink, SubmitResult } from './types.js';
+import type { IngestSource, RejectCode, RejectedItem, Sample, SampleSink, SubmitResult } from './types.js';
 import { makeSample, typeOf, type SampleLimits } from './validate.js';
 
 export interface IngestRouteDeps {
@@ -25,6 +25,14 @@ export interface IngestRouteDeps {
   readonly maxSamplesPerRequest: number;
   /** Server clock (epoch ms), for the future-skew check. */
   readonly now: () => number;
+  /**
+   * Told about items refused while decoding (before the sink), for the rejected-samples metric.
+   * The sink counts its own refusals.
+   */
+  readonly onDecodeRejected?: (
+    source: IngestSource,
+    rejected: readonly { readonly code: RejectCode }[],
+  ) => void;
 }
 
 /** The JSON answer of every ingest endpoint. */
@@ -125,6 +133,7 @@ export function registerJsonIngest(app: FastifyInstance, deps: IngestRouteDeps):
       deps.limits,
       deps.maxSamplesPerRequest,
     );
+    if (rejected.length > 0) deps.onDecodeRejected?.('json', rejected);
     const result =
       samples.length > 0
         ? await deps.sink.submit(samples, 'json')

@@ -559,7 +559,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
         });
         offsets[entries.length] = size;
         const states = new Uint8Array(size);
-        entries.forEach((entry, i) => entry.state && states.set(entry.state, offsets[i] as number));
+        entries.forEach((entry, i) => entry.state && states.set(entry.state, offsets[i]));
         total += entries.length;
         inflight.push(
           request(

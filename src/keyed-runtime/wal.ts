@@ -118,6 +118,9 @@ export interface WalReadStats {
   samples: number;
   /** Bytes of a torn record cut off the end of the last segment. */
   tornBytes: number;
+  /** Bytes read so far, and the total to read (for progress). */
+  bytesRead?: number;
+  bytesTotal?: number;
 }
 
 /**
@@ -132,6 +135,13 @@ export function* readWal(
 ): Generator<WalRecord> {
   mkdirSync(dir, { recursive: true });
   const segs = listSegments(dir);
+  stats.bytesRead = 0;
+  stats.bytesTotal = 0;
+  for (let si = 0; si < segs.length; si++) {
+    const next = segs[si + 1];
+    if (next === undefined || next > fromLsn)
+      stats.bytesTotal += statSync(join(dir, segName(segs[si] as number))).size;
+  }
   for (let si = 0; si < segs.length; si++) {
     const start = segs[si] as number;
     const next = segs[si + 1];
@@ -180,6 +190,7 @@ export function* readWal(
         yield { lsn, samples: out };
       }
       o += 8 + len;
+      stats.bytesRead += 8 + len;
     }
     if (o < buf.length) {
       // A torn tail from a crash mid-write: the bytes were never acknowledged. Cut them off so

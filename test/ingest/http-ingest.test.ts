@@ -56,7 +56,7 @@ describe('HTTP ingest: bad input', () => {
     const r = await post('{"samples": [');
     assert.equal(r.status, 400);
     assert.equal(r.json.error?.code, 'INGEST_BAD_JSON');
-    assert.match(r.json.error!.message, /not valid JSON/);
+    assert.match(r.json.error.message, /not valid JSON/);
   });
 
   test('wrong content type → 415', async () => {

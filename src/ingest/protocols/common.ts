@@ -55,6 +55,7 @@ export async function submitBatch(
   batch: DecodedBatch,
   describe: (index: number, sample: Sample) => string,
 ): Promise<ProtocolOutcome> {
+  if (batch.rejected.length > 0) deps.onDecodeRejected?.(source, batch.rejected);
   if (batch.samples.length === 0)
     return { accepted: 0, duplicates: 0, skipped: batch.skipped, rejected: sortByIndex([...batch.rejected]) };
   const result = await deps.sink.submit(batch.samples, source);
