@@ -234,6 +234,11 @@ export interface AlertDispatcher {
    * Events received before `start()` resolves are buffered.
    */
   receive(events: readonly AlertEvent[], opts?: { readonly resync?: boolean }): void;
+  /**
+   * Forgets open alerts without notifying anyone: their series moved to another node (Kafka
+   * partitions reassigned), which now owns them and their notifications. No history entry.
+   */
+  release(fingerprints: readonly string[]): void;
   listAlerts(query?: AlertQuery): AlertView[];
   history(query?: HistoryQuery): HistoryEntry[];
   notifications(query?: NotificationQuery): NotificationView[];
@@ -785,6 +790,14 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
       }
       if (state !== 'running') return;
       for (const ev of events) handle(ev, o?.resync ?? false);
+    },
+
+    release(fingerprints) {
+      for (const fp of fingerprints) {
+        alerts.delete(fp);
+        // Groups left empty are removed by their next flush, which then notifies nobody.
+        for (const g of groups.values()) g.alerts.delete(fp);
+      }
     },
 
     listAlerts(q = {}) {

@@ -28,6 +28,10 @@ Usage:
                                 --report writes a self-contained HTML report: a chart per
                                 series and the notifications the configured routes would
                                 have sent ("what would have paged me")
+  vigil produce --file CSV [--config FILE] [--topic T] [--metric NAME] [--labels k=v,k2=v2]
+                [--format json|json-batch] [--batch N] [--rate SAMPLES_PER_S]
+                                Replay a CSV (NAB layout: timestamp,value) into the Kafka topic,
+                                keyed and partitioned by the producer convention
   vigil --help                  This help
   vigil --version               Print the version
 
@@ -175,6 +179,56 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
       }
       return 0;
+    }
+    case 'produce': {
+      const file = str(p, 'file');
+      if (!file) {
+        process.stderr.write(
+          'usage: vigil produce --file CSV [--config FILE] [--topic T] [--metric NAME] [--labels k=v,...]\n',
+        );
+        return 2;
+      }
+      const config = load(str(p, 'config') ?? DEFAULT_CONFIG);
+      if (!config) return 1;
+      if (!config.ingest.kafka) {
+        process.stderr.write('vigil produce: the config has no ingest.kafka section (brokers, topics)\n');
+        return 2;
+      }
+      const labels = Object.fromEntries(
+        (str(p, 'labels') ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((kv) => {
+            const i = kv.indexOf('=');
+            return [kv.slice(0, i), kv.slice(i + 1)];
+          }),
+      );
+      const format = str(p, 'format');
+      if (format !== undefined && format !== 'json' && format !== 'json-batch') {
+        process.stderr.write('vigil produce: --format must be json or json-batch\n');
+        return 2;
+      }
+      const topic = str(p, 'topic');
+      const metric = str(p, 'metric');
+      const batch = str(p, 'batch');
+      const rate = str(p, 'rate');
+      const { runProduce } = await import('./produce.js');
+      const { sampleLimits } = await import('./http.js');
+      const { createLogger } = await import('./logger.js');
+      const summary = await runProduce({
+        kafka: config.ingest.kafka,
+        file,
+        labels,
+        limits: sampleLimits(config),
+        logger: createLogger('warn'),
+        ...(topic ? { topic } : {}),
+        ...(metric ? { metric } : {}),
+        ...(format ? { format } : {}),
+        ...(batch ? { batchSize: Number(batch) } : {}),
+        ...(rate ? { rate: Number(rate) } : {}),
+      });
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      return summary.skipped > 0 && summary.samples === 0 ? 1 : 0;
     }
     default:
       process.stderr.write(`vigil: unknown command "${p.command}"\n\n${HELP}`);

@@ -4,7 +4,7 @@
  * deep-frozen. `vigil validate FILE` prints every problem as `file:line:col CODE message`.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { IngestConfigSchema } from '../ingest/index.js';
+import { IngestConfigSchema, checkKafkaIngestConfig } from '../ingest/index.js';
 import { RuntimeConfigSchema } from '../keyed-runtime/index.js';
 import { AlertingConfigSchema, checkAlertingConfig } from '../alerts/index.js';
 import { DetectionConfigSchema } from '../operators/anomaly/index.js';
@@ -53,7 +53,14 @@ export const VigilConfigSchema = Type.Object(
 export type VigilConfig = Static<typeof VigilConfigSchema>;
 
 function check(config: VigilConfig): SemanticIssue[] {
-  return checkAlertingConfig(config.alerting).map((i) => ({ ...i, path: ['alerting', ...i.path] }));
+  const issues: SemanticIssue[] = checkAlertingConfig(config.alerting).map((i) => ({
+    ...i,
+    path: ['alerting', ...i.path],
+  }));
+  if (config.ingest.kafka)
+    for (const i of checkKafkaIngestConfig(config.ingest.kafka))
+      issues.push({ ...i, path: ['ingest', 'kafka', ...i.path] });
+  return issues;
 }
 
 /** Loads and validates a config file. Throws ConfigError listing every problem. */

@@ -20,6 +20,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics, retryingNotifications } from './metrics.js';
 import { registerConsole } from './http/console.js';
 import { startPipeline, type Pipeline, type RecoveryReport } from './pipeline.js';
+import { startKafkaPipeline } from './kafka-pipeline.js';
 import { registerSeriesApi } from './http/series-api.js';
 
 export interface VigilNode {
@@ -68,12 +69,17 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
   });
   await dispatcher.start();
 
-  const p = await startPipeline({
+  // Kafka mode: the input topics are the log (no WAL); HTTP ingest produces into them.
+  const start = config.ingest.kafka?.enabled ? startKafkaPipeline : startPipeline;
+  const p = await start({
     config,
     operatorOptions: anomalyOperatorOptions(config.detection, config.alerting),
     logger,
     metrics,
     onAlertEvents: (events, o) => dispatcher.receive(events, o),
+    // Kafka mode: alerts of partitions that moved to another node are that node's now.
+    onAlertsReleased: (events: readonly { readonly fingerprint: string }[]) =>
+      dispatcher.release(events.map((e) => e.fingerprint)),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   });
   live.pipeline = p;
@@ -88,7 +94,14 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
     metrics,
     sink: p.sink,
     ready: () =>
-      p.ready() ? { ready: true } : { ready: false, reason: 'recovering or write-ahead log not writable' },
+      p.ready()
+        ? { ready: true }
+        : {
+            ready: false,
+            reason: config.ingest.kafka?.enabled
+              ? 'joining the consumer group or restoring partitions from the state topic'
+              : 'recovering or write-ahead log not writable',
+          },
     plugins: [
       (a) => registerAlertsApi(a, { dispatcher }),
       (a) =>

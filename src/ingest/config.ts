@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_PATTERN } from '../common/index.js';
+import { KafkaIngestConfigSchema } from './kafka/config.js';
 
 /** `ingest.http`: limits shared by every HTTP protocol (JSON, remote write, OTLP, Influx). */
 export const HttpIngestConfigSchema = Type.Object(
@@ -21,10 +22,12 @@ export const HttpIngestConfigSchema = Type.Object(
 );
 export type HttpIngestConfig = Static<typeof HttpIngestConfigSchema>;
 
-/** `ingest`: how samples get in. (`kafka` is added by the Kafka ingest.) */
+/** `ingest`: how samples get in: HTTP protocols, and optionally a Kafka consumer group. */
 export const IngestConfigSchema = Type.Object(
   {
     http: HttpIngestConfigSchema,
+    /** Consume from Kafka and scale out as a consumer group (absent: HTTP only). */
+    kafka: Type.Optional(KafkaIngestConfigSchema),
   },
   { additionalProperties: false, default: {} },
 );

@@ -42,3 +42,4 @@ export {
   type DecodedBatch,
   type LocatedRejection,
 } from './protocols/index.js';
+export * from './kafka/index.js';

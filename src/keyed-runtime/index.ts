@@ -17,7 +17,12 @@ export {
   type RouterRejectCode,
 } from './runtime.js';
 export { createOperatorHarness, type OperatorHarness } from './harness.js';
-export { decodeKeyGroup, type DecodedEntry } from './keyed-store.js';
+export {
+  decodeKeyGroup,
+  encodeKeyGroupEntries,
+  type DecodedEntry,
+  type KeyGroupEntry,
+} from './keyed-store.js';
 export { RuntimeError, type RuntimeErrorCode } from './errors.js';
 export {
   openWal,

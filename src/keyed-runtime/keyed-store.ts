@@ -198,36 +198,18 @@ export class KeyedStore<O, S> {
    * A key whose state is undefined is written with stateLen 0xffffffff.
    */
   encodeKeyGroup(keyGroup: number): { bytes: Uint8Array; keys: number } {
-    const ids = this.byGroup.get(keyGroup);
-    const parts: { key: Uint8Array; lastTs: number; lastValue: number; state: Uint8Array | undefined }[] = [];
-    let size = 8;
-    for (const id of ids ?? []) {
+    const entries: KeyGroupEntry[] = [];
+    for (const id of this.byGroup.get(keyGroup) ?? []) {
       const e = this.entries.get(id);
       if (!e) continue;
-      const key = encoder.encode(e.key);
-      const state = e.state === undefined ? undefined : this.operator.codec.encode(e.state);
-      parts.push({ key, lastTs: e.lastTs, lastValue: e.lastValue, state });
-      size += 4 + key.length + 16 + 4 + (state?.length ?? 0);
+      entries.push({
+        key: e.key,
+        lastTs: e.lastTs,
+        lastValue: e.lastValue,
+        state: e.state === undefined ? undefined : this.operator.codec.encode(e.state),
+      });
     }
-    const bytes = new Uint8Array(size);
-    const dv = new DataView(bytes.buffer);
-    dv.setUint32(0, KEY_GROUP_FORMAT, true);
-    dv.setUint32(4, parts.length, true);
-    let o = 8;
-    for (const p of parts) {
-      dv.setUint32(o, p.key.length, true);
-      bytes.set(p.key, o + 4);
-      o += 4 + p.key.length;
-      dv.setFloat64(o, p.lastTs, true);
-      dv.setFloat64(o + 8, p.lastValue, true);
-      dv.setUint32(o + 16, p.state ? p.state.length : 0xffffffff, true);
-      o += 20;
-      if (p.state) {
-        bytes.set(p.state, o);
-        o += p.state.length;
-      }
-    }
-    return { bytes, keys: parts.length };
+    return { bytes: encodeKeyGroupEntries(entries), keys: entries.length };
   }
 
   /** Forgets every key of the given key groups (their partition moved elsewhere). */
@@ -299,4 +281,44 @@ export function decodeKeyGroup(bytes: Uint8Array): DecodedEntry[] {
     out.push({ key, lastTs, lastValue, state });
   }
   return out;
+}
+
+/** One series as stored in a key-group blob. */
+export interface KeyGroupEntry {
+  readonly key: string;
+  readonly lastTs: number;
+  readonly lastValue: number;
+  /** The operator's encoded state, or undefined when the key has none. */
+  readonly state: Uint8Array | undefined;
+}
+
+/**
+ * Encodes a key group's entries:
+ * `u32 format | u32 count | count × (u32 keyLen, key UTF-8, f64 lastTs, f64 lastValue, u32 stateLen, state)`;
+ * a key without state has stateLen 0xffffffff. {@link decodeKeyGroup} reads it back.
+ */
+export function encodeKeyGroupEntries(entries: readonly KeyGroupEntry[]): Uint8Array {
+  const keys = entries.map((e) => encoder.encode(e.key));
+  let size = 8;
+  entries.forEach((e, i) => (size += 4 + (keys[i] as Uint8Array).length + 20 + (e.state?.length ?? 0)));
+  const bytes = new Uint8Array(size);
+  const dv = new DataView(bytes.buffer);
+  dv.setUint32(0, KEY_GROUP_FORMAT, true);
+  dv.setUint32(4, entries.length, true);
+  let o = 8;
+  entries.forEach((e, i) => {
+    const key = keys[i] as Uint8Array;
+    dv.setUint32(o, key.length, true);
+    bytes.set(key, o + 4);
+    o += 4 + key.length;
+    dv.setFloat64(o, e.lastTs, true);
+    dv.setFloat64(o + 8, e.lastValue, true);
+    dv.setUint32(o + 16, e.state ? e.state.length : 0xffffffff, true);
+    o += 20;
+    if (e.state) {
+      bytes.set(e.state, o);
+      o += e.state.length;
+    }
+  });
+  return bytes;
 }

@@ -111,7 +111,18 @@ const HEADER = 56;
 
 /** The operator's identity in checkpoints and state snapshots (a state of another version is refused). */
 export const ANOMALY_OPERATOR = { name: 'anomaly', stateVersion: FORMAT } as const;
-const STAGES = ['warmup', 'normal', 'forecast', 'dbscan', 'likelihood', 'level_shift', 'zscore', 'ignored'];
+const STAGES = [
+  'warmup',
+  'normal',
+  'forecast',
+  'dbscan',
+  'likelihood',
+  'level_shift',
+  'zscore',
+  'ignored',
+  'range',
+  'suppressed',
+];
 
 /**
  * Upper bounds (seconds) of the refit-duration histogram the operator keeps for /metrics

@@ -105,10 +105,10 @@ alerting:
     assert.equal(alert.labels['service'], 'checkout');
     assert.ok(alert.vigil, 'vigil explanation block');
     assert.equal(alert.vigil['actual'], 6000);
-    assert.ok(typeof alert.vigil['expected'] === 'number' && (alert.vigil['expected']) < 2000);
+    assert.ok(typeof alert.vigil['expected'] === 'number' && alert.vigil['expected'] < 2000);
     assert.ok(firing.headers['idempotency-key'], 'idempotency key header');
 
-    const listed = (await (await fetch(`${vigil.url}/api/v1/alerts`)).json());
+    const listed = await (await fetch(`${vigil.url}/api/v1/alerts`)).json();
     assert.match(JSON.stringify(listed), /orders_total/);
 
     // Normal data for longer than keep_firing_for (event time) resolves it.
