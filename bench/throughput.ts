@@ -5,8 +5,10 @@
  * Then the latency at half of Vigil's measured maximum: request (ingest acknowledgement) p50/p99
  * and spike → alert delivered at a webhook p50/p99 (group_wait 0).
  *
- * Options: --seconds N (per round, default 8), --rounds N (default 3), --connections N (8),
- * --series N (series per connection, 1000), --preload N (seconds of warm-up for Vigil, 20).
+ * Steady state: before measuring, every series gets `--preload-rounds` samples (default 3000,
+ * 1-minute data: two days, so the daily period is confirmed and models are fitted; the warm-up
+ * throughput is printed too). Options: --seconds N (per round, default 8), --rounds N (3),
+ * --connections N (8), --series N (series per connection, 1000), --preload-rounds N (3000).
  * The last line is one JSON object with every figure.
  */
 import { spawn } from 'node:child_process';
@@ -25,7 +27,7 @@ const SECONDS = arg('seconds', 8);
 const ROUNDS = arg('rounds', 3);
 const CONNECTIONS = arg('connections', 8);
 const SERIES = arg('series', 1000);
-const PRELOAD = arg('preload', 20);
+const PRELOAD_ROUNDS = arg('preload-rounds', 3000);
 const STEP_MS = 60_000;
 const T0 = Date.now() - 90 * 86_400_000;
 
@@ -119,9 +121,20 @@ alerting:
   let vigilRound = 0;
   let rawRound = 0;
   try {
-    process.stderr.write(`preloading Vigil for ${PRELOAD}s (${CONNECTIONS * SERIES} series)…\n`);
-    const pre = await load({ ...base, url: vigil.url, firstRound: 0, durationMs: PRELOAD * 1000 });
-    vigilRound = pre.lastRound;
+    process.stderr.write(
+      `preloading Vigil: ${PRELOAD_ROUNDS} samples for each of ${CONNECTIONS * SERIES} series…\n`,
+    );
+    const preStart = Date.now();
+    let preSamples = 0;
+    while (vigilRound < PRELOAD_ROUNDS) {
+      const pre = await load({ ...base, url: vigil.url, firstRound: vigilRound, durationMs: 10_000 });
+      vigilRound = pre.lastRound;
+      preSamples += pre.samplesAcked;
+      process.stderr.write(
+        `  round ${vigilRound}/${PRELOAD_ROUNDS}, ${Math.round((pre.samplesAcked * 1000) / pre.elapsedMs)} samples/s\n`,
+      );
+    }
+    const warmupRate = (preSamples * 1000) / (Date.now() - preStart);
     const rawRates: number[] = [];
     const vigilRates: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
@@ -165,6 +178,8 @@ alerting:
       series: CONNECTIONS * SERIES,
       samplesPerRequest: SERIES,
       connections: CONNECTIONS,
+      warmupSamplesPerSec: Math.round(warmupRate),
+      preloadRounds: PRELOAD_ROUNDS,
       rawSamplesPerSec: Math.round(rawMax),
       vigilSamplesPerSec: Math.round(vigilMax),
       ratio: Number((vigilMax / rawMax).toFixed(3)),
@@ -183,7 +198,7 @@ alerting:
         '',
         `                         samples/s   ratio`,
         `raw node:http + JSON    ${String(result.rawSamplesPerSec).padStart(9)}   1.000`,
-        `vigil end to end        ${String(result.vigilSamplesPerSec).padStart(9)}   ${result.ratio.toFixed(3)}`,
+        `vigil end to end        ${String(result.vigilSamplesPerSec).padStart(9)}   ${result.ratio.toFixed(3)}   (models fitted; during warm-up: ${result.warmupSamplesPerSec})`,
         `at ${result.latencyLoadSamplesPerSec} samples/s (half max): ack p50 ${result.ackLatencyP50Ms} ms, p99 ${result.ackLatencyP99Ms} ms; ` +
           `spike→webhook p50 ${result.alertLatencyP50Ms} ms, p99 ${result.alertLatencyP99Ms} ms (${result.alertsMatched}/${result.alertProbes} probes)`,
         JSON.stringify(result),

@@ -93,12 +93,51 @@ interface SeriesState<E> {
   upper: number;
   stage: string;
   /** Derived on first use; not persisted. */
-  labels?: Record<string, string>;
-  fingerprint?: string;
-  params?: LifecycleParams;
-  silenceGen?: number;
-  silences?: CompiledSilence[];
-  lastSilenced?: boolean;
+  labels: Record<string, string> | undefined;
+  fingerprint: string | undefined;
+  params: LifecycleParams | undefined;
+  silenceGen: number;
+  silences: CompiledSilence[] | undefined;
+  lastSilenced: boolean;
+}
+
+/**
+ * Every series state is built here, with all fields in one order, whether new or decoded from a
+ * checkpoint: objects of one shape keep the per-sample property accesses monomorphic (fields
+ * added later, or in another order, made them megamorphic and cost ~1 µs per sample).
+ */
+function newSeriesState<E>(
+  engineState: E,
+  life: LifecycleState,
+  persisted?: {
+    lastScore: number;
+    lastTs: number;
+    samples: number;
+    actual: number;
+    expected: number;
+    lower: number;
+    upper: number;
+    stage: string;
+  },
+): SeriesState<E> {
+  return {
+    engine: engineState,
+    life,
+    lastScore: persisted?.lastScore ?? 0,
+    lastTs: persisted?.lastTs ?? NaN,
+    samples: persisted?.samples ?? 0,
+    actual: persisted?.actual ?? NaN,
+    expected: persisted?.expected ?? NaN,
+    lower: persisted?.lower ?? NaN,
+    upper: persisted?.upper ?? NaN,
+    stage: persisted?.stage ?? 'warmup',
+    labels: undefined,
+    fingerprint: undefined,
+    params: undefined,
+    silenceGen: -1,
+    silences: undefined,
+    lastSilenced: false,
+  };
 }
 
 /**
@@ -150,6 +189,9 @@ export function createAnomalyOperator(opts: AnomalyOperatorOptions) {
   const engine = createAnomalyEngine(opts.detection);
   type E = ReturnType<typeof engine.create>;
   const out = newScoreOutput();
+  // The lifecycle's input, reused for every sample: stepLifecycle keeps no reference to it, and a
+  // fresh object literal per sample measured ~2 µs/sample slower (allocation-site pretenuring).
+  const lifeInput = { ts: 0, score: 0, actual: 0, expected: 0 };
   const policy = createDetectionPolicy(opts.alerting, opts.detection.threshold, opts.lifecycle ?? {});
   const recentPoints = opts.recentPoints ?? 120;
   const silences = new SilenceIndex();
@@ -172,13 +214,14 @@ export function createAnomalyOperator(opts: AnomalyOperatorOptions) {
     }
   }
 
-  function identity(s: SeriesState<E>, key: string): { labels: Record<string, string>; fp: string } {
-    if (!s.labels || !s.fingerprint) {
+  /** The series' alert labels, derived from its key once (with its fingerprint). */
+  function identity(s: SeriesState<E>, key: string): Record<string, string> {
+    if (!s.labels) {
       const parsed = parseSeriesKey(key) ?? { metric: key, labels: {} };
       s.labels = alertLabels(parsed.metric, parsed.labels);
       s.fingerprint = fingerprint(s.labels);
     }
-    return { labels: s.labels, fp: s.fingerprint };
+    return s.labels;
   }
 
   function event(
@@ -187,7 +230,8 @@ export function createAnomalyOperator(opts: AnomalyOperatorOptions) {
     change: { status: AlertEvent['status']; startsAt: number; endsAt?: number; flapping: boolean },
     periodsMs: readonly number[],
   ): AlertEvent {
-    const { labels, fp } = identity(s, key);
+    const labels = identity(s, key);
+    const fp = s.fingerprint as string;
     const summary =
       change.status === 'resolved'
         ? `${labels['alertname']} is back to normal`
@@ -249,39 +293,30 @@ export function createAnomalyOperator(opts: AnomalyOperatorOptions) {
         const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         if (dv.getUint8(0) !== FORMAT) throw new RangeError(`unknown anomaly state format ${dv.getUint8(0)}`);
         const lifeLength = dv.getUint16(2, true);
-        return {
-          engine: engine.decode(bytes.subarray(HEADER + lifeLength)),
-          life: decodeLifecycle(bytes.subarray(HEADER, HEADER + lifeLength)),
-          lastScore: dv.getFloat32(4, true),
-          lastTs: dv.getFloat64(8, true),
-          actual: dv.getFloat64(16, true),
-          expected: dv.getFloat64(24, true),
-          lower: dv.getFloat64(32, true),
-          upper: dv.getFloat64(40, true),
-          samples: dv.getFloat64(48, true),
-          stage: STAGES[dv.getUint8(1)] ?? 'unknown',
-        };
+        return newSeriesState(
+          engine.decode(bytes.subarray(HEADER + lifeLength)),
+          decodeLifecycle(bytes.subarray(HEADER, HEADER + lifeLength)),
+          {
+            lastScore: dv.getFloat32(4, true),
+            lastTs: dv.getFloat64(8, true),
+            actual: dv.getFloat64(16, true),
+            expected: dv.getFloat64(24, true),
+            lower: dv.getFloat64(32, true),
+            upper: dv.getFloat64(40, true),
+            samples: dv.getFloat64(48, true),
+            stage: STAGES[dv.getUint8(1)] ?? 'unknown',
+          },
+        );
       },
     },
 
     process(tsMs, value, ctx, emit) {
       let s = ctx.state;
       if (!s) {
-        s = {
-          engine: engine.create(),
-          life: newLifecycleState(),
-          lastScore: 0,
-          lastTs: NaN,
-          samples: 0,
-          actual: NaN,
-          expected: NaN,
-          lower: NaN,
-          upper: NaN,
-          stage: 'warmup',
-        };
+        s = newSeriesState(engine.create(), newLifecycleState());
         ctx.setState(s);
       }
-      const { labels } = identity(s, ctx.key);
+      const labels = identity(s, ctx.key);
       if (s.silenceGen !== silences.generation) {
         s.silences = silences.size > 0 ? silences.matching(labels) : [];
         s.silenceGen = silences.generation;
@@ -303,12 +338,11 @@ export function createAnomalyOperator(opts: AnomalyOperatorOptions) {
       s.upper = out.upper;
       s.stage = out.stage;
       s.params ??= policy.paramsFor(labels);
-      const change = stepLifecycle(s.life, s.params, {
-        ts: tsMs,
-        score: out.score,
-        actual: out.actual,
-        expected: out.expected,
-      });
+      lifeInput.ts = tsMs;
+      lifeInput.score = out.score;
+      lifeInput.actual = out.actual;
+      lifeInput.expected = out.expected;
+      const change = stepLifecycle(s.life, s.params, lifeInput);
       if (change) emit({ kind: 'alert', event: event(s, ctx.key, change, out.periodsMs) });
     },
 

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = join(REPO_ROOT, 'bin', 'vigil.js');
+/** The node flags `npm start` and bin/vigil.js's shebang use (see bin/vigil.js). */
+export const VIGIL_NODE_FLAGS = ['--max-semi-space-size=32'];
 
 export interface VigilProcess {
   readonly url: string;
@@ -45,7 +47,15 @@ export async function startVigilProcess(opts: StartOptions): Promise<VigilProces
   writeFileSync(configFile, yaml);
   const child: ChildProcess = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? []), '--enable-source-maps', BIN, 'run', '--config', configFile],
+    [
+      ...VIGIL_NODE_FLAGS,
+      ...(opts.nodeArgs ?? []),
+      '--enable-source-maps',
+      BIN,
+      'run',
+      '--config',
+      configFile,
+    ],
     {
       cwd: REPO_ROOT,
       env: { ...process.env, ...opts.env },
