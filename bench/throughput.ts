@@ -91,6 +91,9 @@ log:
   level: warn
 runtime:
   checkpoint_interval: 1h
+# Receivers on 127.0.0.1 must be allowed explicitly (default: public addresses only).
+security:
+  outbound_allowlist: ['127.0.0.1']
 alerting:
   lifecycle:
     for: 0s

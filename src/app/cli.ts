@@ -4,6 +4,7 @@
  *   vigil run [--config FILE]            start a node (default: the shipped config/vigil.yaml)
  *   vigil validate FILE                  check a config; exit 1 listing every problem
  *   vigil backtest --data DIR [--out DIR] [--report FILE.html] [--config FILE]
+ *   vigil hash-token [--generate] [--name N] [--scopes S] [--tenant T]
  *   vigil --help | --version
  */
 import { readFileSync } from 'node:fs';
@@ -32,6 +33,11 @@ Usage:
                 [--format json|json-batch] [--batch N] [--rate SAMPLES_PER_S]
                                 Replay a CSV (NAB layout: timestamp,value) into the Kafka topic,
                                 keyed and partitioned by the producer convention
+  vigil hash-token [--generate] [--name N] [--scopes ingest,read,admin] [--tenant T]
+                                Print the server.auth.tokens entry of an API token: its
+                                sha256 hash, never the token. --generate makes a new random
+                                token and prints it once; otherwise the token is read from
+                                standard input (printf '%s' "$TOKEN" | vigil hash-token ...)
   vigil --help                  This help
   vigil --version               Print the version
 
@@ -135,6 +141,33 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.once('SIGINT', () => stop('SIGINT'));
       });
       return 0;
+    }
+    case 'hash-token': {
+      const { hashTokenCommand } = await import('./auth/hash-token-cli.js');
+      const name = str(p, 'name');
+      const scopes = str(p, 'scopes');
+      const tenant = str(p, 'tenant');
+      return hashTokenCommand(
+        {
+          generate: p.flags.has('generate'),
+          ...(name !== undefined ? { name } : {}),
+          ...(scopes !== undefined ? { scopes } : {}),
+          ...(tenant !== undefined ? { tenant } : {}),
+        },
+        {
+          readStdin: async () => {
+            if (process.stdin.isTTY) process.stderr.write('token (one line): ');
+            let text = '';
+            for await (const chunk of process.stdin) {
+              text += (chunk as Buffer).toString('utf8');
+              if (text.includes('\n')) break;
+            }
+            return text;
+          },
+          out: (t) => void process.stdout.write(t),
+          err: (t) => void process.stderr.write(t),
+        },
+      );
     }
     case 'backtest': {
       const data = str(p, 'data');

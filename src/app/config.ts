@@ -9,6 +9,15 @@ import { RuntimeConfigSchema } from '../keyed-runtime/index.js';
 import { AlertingConfigSchema, checkAlertingConfig } from '../alerts/index.js';
 import { DetectionConfigSchema } from '../operators/anomaly/index.js';
 import { loadConfigFile, loadConfigText, redactSecrets, type SemanticIssue } from './config-loader.js';
+import {
+  AuthConfigSchema,
+  CorsConfigSchema,
+  LimitsConfigSchema,
+  SecurityConfigSchema,
+  TlsConfigSchema,
+  checkSecurityConfig,
+} from './auth/config.js';
+import { allowEntryProblem } from './auth/outbound.js';
 
 /** `server`: the HTTP server every endpoint is served on. */
 export const ServerConfigSchema = Type.Object(
@@ -21,6 +30,12 @@ export const ServerConfigSchema = Type.Object(
     body_limit_bytes: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024 }),
     /** Base URL of this Vigil as users reach it (links in notifications). @defaultValue "http://<host>:<port>" */
     external_url: Type.Optional(Type.String()),
+    /** Serve HTTPS (absent: plain HTTP; keep it on loopback or behind a TLS proxy). */
+    tls: Type.Optional(TlsConfigSchema),
+    /** Cross-origin browser access. @defaultValue closed (no CORS headers) */
+    cors: CorsConfigSchema,
+    /** API tokens, scopes and tenants. @defaultValue no tokens: auth off */
+    auth: AuthConfigSchema,
   },
   { additionalProperties: false, default: {} },
 );
@@ -46,6 +61,10 @@ export const VigilConfigSchema = Type.Object(
     runtime: RuntimeConfigSchema,
     detection: DetectionConfigSchema,
     alerting: AlertingConfigSchema,
+    /** Series per tenant and requests per token. */
+    limits: LimitsConfigSchema,
+    /** Outbound requests (receiver allowlist). */
+    security: SecurityConfigSchema,
   },
   { additionalProperties: false },
 );
@@ -60,6 +79,7 @@ function check(config: VigilConfig): SemanticIssue[] {
   if (config.ingest.kafka)
     for (const i of checkKafkaIngestConfig(config.ingest.kafka))
       issues.push({ ...i, path: ['ingest', 'kafka', ...i.path] });
+  issues.push(...checkSecurityConfig(config, allowEntryProblem));
   return issues;
 }
 

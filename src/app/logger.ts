@@ -7,7 +7,14 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export const REDACT_PATHS = [
   'req.headers.authorization',
+  'req.headers["proxy-authorization"]',
   'req.headers.cookie',
+  // Outbound requests or responses logged with their headers.
+  'headers.authorization',
+  '*.headers.authorization',
+  // API token hashes (server.auth.tokens[*].hash) wherever a config or a token entry is logged.
+  '*.hash',
+  'config.server.auth.tokens[*].hash',
   '*.password',
   '*.auth_password',
   '*.secret',

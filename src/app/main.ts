@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createAlertDispatcher, createDetectionPolicy, type AlertDispatcher } from '../alerts/index.js';
 import { anomalyOperatorOptions } from '../operators/anomaly-operator.js';
-import { registerAlertsApi } from './http/alerts-api.js';
+import { createOutboundPolicy, receiverUrls } from './auth/outbound.js';
 import { redactConfig, type VigilConfig } from './config.js';
 import { buildHttpApp } from './http.js';
 import { createLogger, type Logger } from './logger.js';
@@ -21,7 +21,6 @@ import { createMetrics, retryingNotifications } from './metrics.js';
 import { registerConsole } from './http/console.js';
 import { startPipeline, type Pipeline, type RecoveryReport } from './pipeline.js';
 import { startKafkaPipeline } from './kafka-pipeline.js';
-import { registerSeriesApi } from './http/series-api.js';
 
 export interface VigilNode {
   /** The HTTP server's address (host:port as bound). */
@@ -60,12 +59,17 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
     notificationsRetrying: () => retryingNotifications(dispatcher),
   });
 
+  const scheme = config.server.tls ? 'https' : 'http';
+  // Receivers may call only what security.outbound_allowlist permits (default: public addresses).
+  const outbound = createOutboundPolicy(config.security.outbound_allowlist);
+  await outbound.prime(receiverUrls(config.alerting));
   const dispatcher = createAlertDispatcher({
     config: config.alerting,
     stateDir: config.state_dir,
     logger: logger.child({ module: 'alerts' }),
-    externalUrl: config.server.external_url ?? `http://${host}:${config.server.port}`,
+    externalUrl: config.server.external_url ?? `${scheme}://${host}:${config.server.port}`,
     registry: metrics.registry,
+    checkUrl: outbound.checkUrl,
   });
   await dispatcher.start();
 
@@ -102,21 +106,20 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
               ? 'joining the consumer group or restoring partitions from the state topic'
               : 'recovering or write-ahead log not writable',
           },
-    plugins: [
-      (a) => registerAlertsApi(a, { dispatcher }),
-      (a) =>
-        registerSeriesApi(a, {
-          runtime: p.runtime,
-          config: () => redactConfig(config),
-          alerts: dispatcher,
-          thresholdFor: (labels) => policy.paramsFor(labels).threshold,
-        }),
-      (a) => registerConsole(a),
-    ],
+    // The alerts and series endpoints, registered by http.ts once per tenant.
+    api: {
+      dispatcher,
+      runtime: p.runtime,
+      config: () => redactConfig(config),
+      thresholdFor: (labels) => policy.paramsFor(labels).threshold,
+    },
+    // The series-limit alert (limits.max_series_per_tenant) goes through the routes like any alert.
+    onAlertEvents: (events) => dispatcher.receive(events),
+    plugins: [(a) => registerConsole(a)],
   });
   await app.listen({ host, port: config.server.port });
   const addr = app.server.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const url = `${scheme}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   logger.info({ url, stateDir: config.state_dir, workers: p.runtime.workerCount }, 'vigil listening');
 
   let closing: Promise<void> | undefined;
@@ -133,6 +136,7 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
         await app.close(); // stops accepting; waits for in-flight requests
         await p.close(); // drains workers, final checkpoint, closes WAL
         await dispatcher.close(); // stops timers; pending notifications stay in the outbox
+        outbound.close();
         logger.info('stopped');
         logger.flush();
       })();

@@ -292,8 +292,11 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     checkpointing = (async () => {
       const started = process.hrtime.bigint();
       const id = nextId++;
-      const writer = createCheckpointWriter(ckptDir, id);
+      // Created inside the try: a writer that cannot even be created (disk full) fails this
+      // checkpoint like any other write error.
+      let writer: ReturnType<typeof createCheckpointWriter> | undefined;
       try {
+        writer = createCheckpointWriter(ckptDir, id);
         // A few key groups at a time (bounded memory). Each chunk's LSN is read in the same tick
         // as its snapshot barrier is posted, so every group is exact at its own LSN.
         const K = config.runtime.key_groups;
@@ -325,14 +328,17 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
         log.info({ checkpoint: id, keys, bytes, seconds }, 'checkpoint written');
         return { id, keys, bytes, seconds };
       } catch (err) {
-        writer.abort();
+        writer?.abort();
         metrics.checkpointsTotal.inc({ result: 'failed' });
         log.error({ err }, 'checkpoint failed; the previous one and the WAL still cover the state');
         throw err;
-      } finally {
-        checkpointing = undefined;
       }
-    })();
+    })().finally(() => {
+      // Cleared once settled, outside the body: a body that fails before its first await settles
+      // before `checkpointing` is assigned, and a `finally` inside it would clear nothing, leaving
+      // this rejected promise in place so that no checkpoint is ever written again.
+      checkpointing = undefined;
+    });
     return checkpointing;
   }
   function checkpointLsn(id: number): number {

@@ -7,10 +7,7 @@ export type IngestErrorCode =
   | 'INGEST_TOO_MANY_SAMPLES'
   | 'INGEST_ALL_REJECTED'
   | 'INGEST_OVERLOADED'
-  | 'INGEST_UNAVAILABLE'
-  | 'INGEST_UNAUTHORIZED'
-  | 'INGEST_FORBIDDEN'
-  | 'INGEST_RATE_LIMITED';
+  | 'INGEST_UNAVAILABLE';
 
 const STATUS: Record<IngestErrorCode, number> = {
   INGEST_BAD_REQUEST: 400,
@@ -21,9 +18,6 @@ const STATUS: Record<IngestErrorCode, number> = {
   INGEST_ALL_REJECTED: 400,
   INGEST_OVERLOADED: 503,
   INGEST_UNAVAILABLE: 503,
-  INGEST_UNAUTHORIZED: 401,
-  INGEST_FORBIDDEN: 403,
-  INGEST_RATE_LIMITED: 429,
 };
 
 /** A refusal of a whole request (per-item problems are {@link RejectedItem}s instead). */

@@ -127,14 +127,6 @@ export function createCheckpointWriter(dir: string, id: number): CheckpointWrite
       { cause },
     );
   };
-  const head = Buffer.alloc(12);
-  head.write(MAGIC, 0, 'latin1');
-  head.writeUInt32LE(CHECKPOINT_FORMAT, 8);
-  try {
-    write(head);
-  } catch (cause) {
-    fail(cause);
-  }
   const writer: CheckpointWriter = {
     addGroup(kg, bytes, keys, walLsn) {
       const offset = pos;
@@ -196,6 +188,17 @@ export function createCheckpointWriter(dir: string, id: number): CheckpointWrite
       }
     },
   };
+  // After `writer` exists: a failed header write (disk full) aborts it, closing and removing the
+  // file. (Written before it, `fail` hit `writer` in its temporal dead zone: a ReferenceError
+  // instead of RUNTIME_CHECKPOINT_WRITE_FAILED, and a leaked descriptor.)
+  const head = Buffer.alloc(12);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(CHECKPOINT_FORMAT, 8);
+  try {
+    write(head);
+  } catch (cause) {
+    fail(cause);
+  }
   return writer;
 }
 

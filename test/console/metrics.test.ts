@@ -61,6 +61,9 @@ server:
 runtime:
   workers: 2
   checkpoint_interval: 1h
+# Receivers on 127.0.0.1 must be allowed explicitly (default: public addresses only).
+security:
+  outbound_allowlist: ['127.0.0.1']
 alerting:
   lifecycle: { for: 0s, keep_firing_for: 30m }
   retry: { initial_backoff: 10s, max_backoff: 1m }

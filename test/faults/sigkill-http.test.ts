@@ -11,6 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startVigilProcess, waitFor, type VigilProcess } from '../support/vigil-process.js';
+import { reportAndCheck } from './support/oracle.js';
 
 const SERIES = 120;
 const SENDERS = 4;
@@ -43,6 +44,7 @@ test(
     let url = vigil.url;
     const c: Counters = { sent: 0, acked: 0, duplicates: 0, retries: 0 };
     let restarting: Promise<void> | undefined;
+    const replayed: string[] = [];
 
     async function sendUntilAcked(body: string, n: number): Promise<void> {
       for (let attempt = 0; attempt < 2000; attempt++) {
@@ -111,6 +113,7 @@ test(
           .split('\n')
           .find((l) => l.includes('"msg":"recovered"'));
         const r = recovered ? (JSON.parse(recovered) as Record<string, unknown>) : {};
+        replayed.push(String(r['replayedSamples']));
         console.log(
           `restarted: checkpoint ${String(r['checkpointId'])}, restored ${String(r['restoredKeys'])} series, replayed ${String(r['replayedSamples'])} samples from the WAL, torn bytes ${String(r['tornBytes'])}`,
         );
@@ -142,6 +145,17 @@ test(
     // arriving: its retry is acknowledged as duplicates. So every sample was acknowledged once,
     // as accepted or as a duplicate, and processed once.
     assert.equal(c.acked + c.duplicates, processed, 'acknowledged (accepted + duplicates) = processed');
+    reportAndCheck({
+      test: 'sigkill-http',
+      accepted: c.acked + c.duplicates,
+      rejected: {},
+      processed,
+      deadLettered: 0,
+      alertsExpected: 0,
+      alertsDelivered: 0,
+      duplicates: c.duplicates,
+      extra: { kills: 2, sent: c.sent, retries: c.retries, replayed_from_wal: replayed.join('+') },
+    });
     await vigil.stop();
   },
 );

@@ -93,9 +93,11 @@ export const LimitsConfigSchema = Type.Object(
     /**
      * Series one tenant may have (samples without a tenant label count as tenant ""). Samples of
      * new series past the limit are refused per item with LIMIT_EXCEEDED, and one alert
-     * `VigilSeriesLimit{tenant=...}` fires. 0 = no limit. @defaultValue 100000
+     * `VigilSeriesLimit{tenant=...}` fires. 0 = no limit. The default is a cardinality guardrail at
+     * one node's design capacity (1M series, ~20 KB each); with auth off it caps the whole node.
+     * @defaultValue 1000000
      */
-    max_series_per_tenant: Type.Integer({ minimum: 0, default: 100_000 }),
+    max_series_per_tenant: Type.Integer({ minimum: 0, default: 1_000_000 }),
     /** The `VigilSeriesLimit` alert resolves after this long without a refused series. @defaultValue 10m */
     series_limit_resolve_after: Type.String({ pattern: DURATION_PATTERN, default: '10m' }),
     /**

@@ -19,7 +19,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { durationMs } from '../../common/index.js';
 import type { AuthConfig, LimitsConfig } from './config.js';
 import { AuthError } from './errors.js';
@@ -34,6 +34,13 @@ export interface TenantRouteConfig {
   /** True on every copy of a tenant-aware route. */
   readonly vigilTenantAware?: boolean;
 }
+
+/** fastify's (find-my-way's) constraint strategy type. */
+export type ConstraintStrategy = NonNullable<
+  NonNullable<FastifyServerOptions['routerOptions']>['constraints']
+>[string];
+type ConstraintStore = ReturnType<ConstraintStrategy['storage']>;
+type RouteHandlerRef = ReturnType<ConstraintStore['get']>;
 
 type AuthResult =
   | { readonly kind: 'none' }
@@ -58,13 +65,7 @@ export interface HttpAuth {
   /** Every tenant named by a configured token. */
   readonly tenants: readonly string[];
   /** The fastify constraint strategy for `tenant` (pass in `routerOptions.constraints`). */
-  readonly constraint: {
-    name: 'tenant';
-    storage(): { get(v: string): unknown; set(v: string, store: unknown): void };
-    deriveConstraint(req: IncomingMessage): string | undefined;
-    validate(v: unknown): void;
-    mustMatchWhenDerived: false;
-  };
+  readonly constraint: ConstraintStrategy;
   /** Adds the hooks (call before any route is registered). */
   install(app: FastifyInstance): void;
   /** The tenant of the request being served (ingest stamping); undefined outside one or for cross-tenant tokens. */
@@ -126,16 +127,20 @@ export function createHttpAuth(opts: HttpAuthOptions): HttpAuth {
     tenants: verifier.tenants,
     constraint: {
       name: 'tenant',
-      storage() {
-        const m = new Map<string, unknown>();
-        return { get: (v) => m.get(v) ?? null, set: (v, s) => void m.set(v, s) };
+      storage(): ConstraintStore {
+        const m = new Map<string, RouteHandlerRef>();
+        return {
+          get: (v: string) => m.get(v) ?? null,
+          set: (v: string, s: RouteHandlerRef) => void m.set(v, s),
+        };
       },
-      deriveConstraint(req) {
-        if (!verifier.enabled || tenantSet.size === 0) return undefined;
+      deriveConstraint(req: IncomingMessage): string {
+        if (!verifier.enabled || tenantSet.size === 0) return undefined as unknown as string;
         const r = authenticate(req);
-        return r.kind === 'ok' ? r.principal.tenant : undefined;
+        // undefined (no tenant) selects the unconstrained, cross-tenant copy.
+        return (r.kind === 'ok' ? r.principal.tenant : undefined) as string;
       },
-      validate(v) {
+      validate(v: unknown) {
         if (typeof v !== 'string') throw new TypeError('tenant constraint must be a string');
       },
       mustMatchWhenDerived: false,
@@ -176,8 +181,8 @@ export function createHttpAuth(opts: HttpAuthOptions): HttpAuth {
           const cfg = req.routeOptions.config as TenantRouteConfig;
           const ingest = access.scope === 'ingest';
           const ownCopy = cfg.vigilTenantAware === true && cfg.vigilTenant === p.tenant;
-          const neutral = route !== undefined && TENANT_NEUTRAL.has(route) && !access.global;
-          if (!(ingest || ownCopy || neutral))
+          const neutral = route !== undefined && TENANT_NEUTRAL.has(route);
+          if (access.global || !(ingest || ownCopy || neutral))
             throw refuse(
               'AUTH_TENANT_FORBIDDEN',
               `token "${p.name}" is scoped to tenant "${p.tenant}"; ${req.method} ${route ?? ''} shows every tenant`,

@@ -26,6 +26,9 @@ import type { UrlCheck } from '../../alerts/index.js';
 
 type Family = 'ipv4' | 'ipv6';
 
+/** Longest wait for one host name's DNS answer, ms. */
+const LOOKUP_TIMEOUT_MS = 3000;
+
 const INTERNAL_RANGES: readonly { what: string; family: Family; net: string; prefix: number }[] = [
   { what: 'loopback', family: 'ipv4', net: '127.0.0.0', prefix: 8 },
   { what: 'loopback', family: 'ipv6', net: '::1', prefix: 128 },
@@ -55,13 +58,17 @@ const INTERNAL_RANGES: readonly { what: string; family: Family; net: string; pre
 const RANGE_LISTS = INTERNAL_RANGES.map((r) => {
   const b = new BlockList();
   b.addSubnet(r.net, r.prefix, r.family);
-  return { what: r.what, list: b };
+  return { what: r.what, family: r.family, list: b };
 });
 
 /** What kind of internal address `ip` is, or undefined for a public one. */
 export function internalRange(ip: string): string | undefined {
   const family: Family = isIPv4(ip) ? 'ipv4' : 'ipv6';
-  for (const r of RANGE_LISTS) if (r.list.check(ip, family)) return r.what;
+  // BlockList treats an IPv4 address as IPv4-mapped when checked against IPv6 rules, so IPv4
+  // addresses are checked against IPv4 rules only; IPv6 ones against both (a mapped IPv6
+  // address then reports the IPv4 range it points into).
+  for (const r of RANGE_LISTS)
+    if ((family === 'ipv6' || r.family === 'ipv4') && r.list.check(ip, family)) return r.what;
   return undefined;
 }
 
@@ -168,13 +175,22 @@ export function createOutboundPolicy(
   async function resolveAll(): Promise<void> {
     await Promise.all(
       [...names].map(async (name) => {
+        let timer: NodeJS.Timeout | undefined;
         try {
-          const addrs = await resolve(name);
+          // Bounded: a slow resolver must not hold up startup.
+          const addrs = await Promise.race([
+            resolve(name),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`lookup of ${name} timed out`)), LOOKUP_TIMEOUT_MS);
+            }),
+          ]);
           resolved.set(name, addrs.find((a) => internalRange(a) !== undefined) ?? '');
         } catch {
           // Unresolvable now: the delivery attempt will fail on its own (retryable, network);
           // the name is checked again at the next refresh.
           resolved.delete(name);
+        } finally {
+          clearTimeout(timer);
         }
       }),
     );
