@@ -70,7 +70,7 @@ import {
   type SilenceState,
 } from './silences.js';
 import { ensureDir, JsonlLog, readJsonFile, writeFileAtomic } from './state-files.js';
-import { compileTimeInterval, intervalContains, type TimeInterval } from './time-intervals.js';
+import { compileTimeInterval, routeMutedBy, type TimeInterval } from './time-intervals.js';
 import type { AlertEvent } from './types.js';
 
 export interface AlertDispatcherOptions {
@@ -429,21 +429,7 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
 
   // ---- routing and groups ---------------------------------------------------------------
 
-  function mutedBy(route: RouteNode, at: number): string[] {
-    const out: string[] = [];
-    if (route.activeTimeIntervals.length > 0) {
-      const active = route.activeTimeIntervals.some((n) => {
-        const i = intervals.get(n);
-        return i !== undefined && intervalContains(i, at);
-      });
-      if (!active) out.push(...route.activeTimeIntervals.map((n) => `not in ${n}`));
-    }
-    for (const n of route.muteTimeIntervals) {
-      const i = intervals.get(n);
-      if (i && intervalContains(i, at)) out.push(n);
-    }
-    return out;
-  }
+  const mutedBy = (route: RouteNode, at: number): string[] => routeMutedBy(route, intervals, at);
 
   function insert(route: RouteNode, alert: GroupAlert): void {
     const labels = groupLabelsFor(route, alert.labels);

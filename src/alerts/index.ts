@@ -63,7 +63,7 @@ export type { UrlCheck } from './http-client.js';
 // dedup and integrations (with send_resolved defaults) that the dispatcher uses.
 export { buildRouteTree, matchRoutes, groupKeyFor, groupLabelsFor, type RouteNode } from './route.js';
 export { compileInhibitRules, Inhibitor } from './inhibit.js';
-export { compileTimeInterval, intervalContains, type TimeInterval } from './time-intervals.js';
+export { compileTimeInterval, intervalContains, routeMutedBy, type TimeInterval } from './time-intervals.js';
 export { needsUpdate, type NflogEntry, type NotifyReason } from './nflog.js';
 export { buildIntegrations, type Integration } from './integrations.js';
 export { SIGNATURE_HEADER, ZERO_TIME } from './payload.js';

@@ -279,3 +279,28 @@ export function specContains(spec: TimeIntervalSpec, ms: number): boolean {
 export function intervalContains(interval: TimeInterval, ms: number): boolean {
   return interval.specs.some((s) => specContains(s, ms));
 }
+
+/**
+ * Why a route is muted at `at` (epoch ms): "not in <name>" for each active interval when none
+ * contains `at`, and the name of each mute interval that does. Empty: not muted. When both are
+ * set, a mute interval wins (as in Grafana and Alertmanager).
+ */
+export function routeMutedBy(
+  route: { readonly activeTimeIntervals: readonly string[]; readonly muteTimeIntervals: readonly string[] },
+  intervals: ReadonlyMap<string, TimeInterval>,
+  at: number,
+): string[] {
+  const out: string[] = [];
+  if (route.activeTimeIntervals.length > 0) {
+    const active = route.activeTimeIntervals.some((n) => {
+      const i = intervals.get(n);
+      return i !== undefined && intervalContains(i, at);
+    });
+    if (!active) out.push(...route.activeTimeIntervals.map((n) => `not in ${n}`));
+  }
+  for (const n of route.muteTimeIntervals) {
+    const i = intervals.get(n);
+    if (i && intervalContains(i, at)) out.push(n);
+  }
+  return out;
+}

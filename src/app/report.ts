@@ -34,7 +34,7 @@ import {
   groupKeyFor,
   groupLabelsFor,
   Inhibitor,
-  intervalContains,
+  routeMutedBy,
   matchRoutes,
   needsUpdate,
   SilenceIndex,
@@ -193,21 +193,7 @@ export function replayNotifications(
   const silencedNow = (labels: Readonly<Record<string, string>>, at: number): boolean =>
     silencedAt(silences.matching(labels), at);
 
-  function mutedBy(route: RouteNode, at: number): string[] {
-    const out: string[] = [];
-    if (route.activeTimeIntervals.length > 0) {
-      const active = route.activeTimeIntervals.some((n) => {
-        const i = intervals.get(n);
-        return i !== undefined && intervalContains(i, at);
-      });
-      if (!active) out.push(...route.activeTimeIntervals.map((n) => `not in ${n}`));
-    }
-    for (const n of route.muteTimeIntervals) {
-      const i = intervals.get(n);
-      if (i && intervalContains(i, at)) out.push(n);
-    }
-    return out;
-  }
+  const mutedBy = (route: RouteNode, at: number): string[] => routeMutedBy(route, intervals, at);
 
   function insert(route: RouteNode, alert: GroupAlertLite, at: number): void {
     const key = groupKeyFor(route, groupLabelsFor(route, alert.labels));

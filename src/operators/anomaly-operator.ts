@@ -109,16 +109,10 @@ interface SeriesState<E> {
 function newSeriesState<E>(
   engineState: E,
   life: LifecycleState,
-  persisted?: {
-    lastScore: number;
-    lastTs: number;
-    samples: number;
-    actual: number;
-    expected: number;
-    lower: number;
-    upper: number;
-    stage: string;
-  },
+  persisted?: Pick<
+    SeriesState<E>,
+    'lastScore' | 'lastTs' | 'samples' | 'actual' | 'expected' | 'lower' | 'upper' | 'stage'
+  >,
 ): SeriesState<E> {
   return {
     engine: engineState,
