@@ -24,6 +24,8 @@ export interface LoadgenJob {
   readonly rate: number;
   /** Every `spikeEvery` rounds, series 0 of each connection gets a spike (latency probes). */
   readonly spikeEvery: number;
+  /** Record each acknowledged request's send time by "connection:round" (alert-latency probes). */
+  readonly recordSends?: boolean;
   readonly metric: string;
 }
 
@@ -36,16 +38,38 @@ export interface LoadgenResult {
   readonly latenciesMs: number[];
   /** Send time (epoch ms) of each spike, keyed by "connection:round". */
   readonly spikes: Record<string, number>;
+  /** With `recordSends`: send time (epoch ms) of every acknowledged request, by "connection:round". */
+  readonly sends: Record<string, number>;
   readonly lastRound: number;
 }
 
-function body(job: LoadgenJob, prefixes: string[], c: number, round: number, spike: boolean): string {
+/** A seeded PRNG (mulberry32) and standard normal draws (Box–Muller): reproducible noise. */
+function normals(seed: number): () => number {
+  let a = seed >>> 0;
+  const u = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+}
+
+function body(
+  job: LoadgenJob,
+  prefixes: string[],
+  noise: () => number,
+  round: number,
+  spike: boolean,
+): string {
   const ts = job.t0Ms + round * job.stepMs;
   const parts = new Array<string>(prefixes.length);
-  const phase = (2 * Math.PI * (round % 1440)) / 1440;
+  const phase = (2 * Math.PI * ((ts / 60_000) % 1440)) / 1440;
   for (let k = 0; k < prefixes.length; k++) {
-    // A daily cycle plus a deterministic wobble: realistic work for the detector.
-    let v = 100 + (k % 50) + 30 * Math.sin(phase + k) + ((round * 7919 + k * 104729) % 97) / 20;
+    // A daily cycle (per-series level and phase) plus Gaussian noise: realistic work for the
+    // detector, and few false alarms, as on real metrics.
+    let v = 100 + (k % 50) + 30 * Math.sin(phase + k) + 2 * noise();
     if (spike && k === 0) v = 1e6;
     parts[k] = `${prefixes[k]}${ts},"value":${v.toFixed(3)}}`;
   }
@@ -58,6 +82,7 @@ export async function runLoad(job: LoadgenJob): Promise<LoadgenResult> {
   const latenciesMs: number[] = [];
   const non2xx: Record<string, number> = {};
   const spikes: Record<string, number> = {};
+  const sends: Record<string, number> = {};
   let requests = 0;
   let samplesAcked = 0;
   let lastRound = job.firstRound;
@@ -99,6 +124,7 @@ export async function runLoad(job: LoadgenJob): Promise<LoadgenResult> {
         (_, k) => `{"metric":"${job.metric}","labels":{"conn":"c${c}","series":"s${k}","env":"bench"},"ts":`,
       );
       let round = job.firstRound;
+      const noise = normals(c * 1_000_003 + job.firstRound);
       let scheduled = start + (interval * c) / job.connections;
       while (Date.now() < end) {
         if (interval > 0) {
@@ -106,10 +132,12 @@ export async function runLoad(job: LoadgenJob): Promise<LoadgenResult> {
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         }
         const spike = job.spikeEvery > 0 && round % job.spikeEvery === job.spikeEvery - 1;
-        const payload = body(job, prefixes, c, round, spike);
+        const payload = body(job, prefixes, noise, round, spike);
         const sentAt = interval > 0 ? scheduled : Date.now();
-        if (spike) spikes[`${c}:${round}`] = Date.now();
+        const sendTime = Date.now();
+        if (spike) spikes[`${c}:${round}`] = sendTime;
         const r = await post(payload);
+        if (job.recordSends && r.status === 200) sends[`${c}:${round}`] = sendTime;
         latenciesMs.push(Date.now() - sentAt);
         requests++;
         samplesAcked += r.accepted;
@@ -122,7 +150,16 @@ export async function runLoad(job: LoadgenJob): Promise<LoadgenResult> {
     }),
   );
   agent.destroy();
-  return { requests, samplesAcked, non2xx, elapsedMs: Date.now() - start, latenciesMs, spikes, lastRound };
+  return {
+    requests,
+    samplesAcked,
+    non2xx,
+    elapsedMs: Date.now() - start,
+    latenciesMs,
+    spikes,
+    sends,
+    lastRound,
+  };
 }
 
 if (parentPort && workerData) {
