@@ -7,7 +7,7 @@
  * during that run (each matched to the request that carried its sample).
  *
  * Steady state: before measuring, every series gets `--preload-rounds` samples (default 3000,
- * 1-minute data: two days, so the daily period is confirmed and models are fitted; the warm-up
+ * 1-minute data, 12.5 cycles of the series' 4-hour period, so it is confirmed and models are fitted; the warm-up
  * throughput is printed too). Options: --seconds N (per round, default 8), --rounds N (3),
  * --connections N (8), --series N (series per connection, 1000), --preload-rounds N (3000).
  * The last line is one JSON object with every figure.
@@ -87,6 +87,8 @@ async function main(): Promise<void> {
 
   const raw = await startRaw();
   const vigil = await startVigilProcess({
+    // e.g. BENCH_VIGIL_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the Vigil process.
+    nodeArgs: (process.env['BENCH_VIGIL_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
     configYaml: `
 log:
   level: warn

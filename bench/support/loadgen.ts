@@ -56,6 +56,9 @@ function normals(seed: number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
 }
 
+/** Rounds (1-minute steps) per cycle of the synthetic series. */
+const CYCLE = 240;
+
 function body(
   job: LoadgenJob,
   prefixes: string[],
@@ -65,10 +68,11 @@ function body(
 ): string {
   const ts = job.t0Ms + round * job.stepMs;
   const parts = new Array<string>(prefixes.length);
-  const phase = (2 * Math.PI * ((ts / 60_000) % 1440)) / 1440;
+  const phase = (2 * Math.PI * ((ts / 60_000) % CYCLE)) / CYCLE;
   for (let k = 0; k < prefixes.length; k++) {
-    // A daily cycle (per-series level and phase) plus Gaussian noise: realistic work for the
-    // detector, and few false alarms, as on real metrics.
+    // A 4-hour cycle (per-series level and phase) plus Gaussian noise: the work of a seasonal
+    // series for the detector. (A daily cycle at 1-minute steps is confirmed only after ~3.3
+    // days, 4726 samples; until then its models alarm often, which would measure the cold start.)
     let v = 100 + (k % 50) + 30 * Math.sin(phase + k) + 2 * noise();
     if (spike && k === 0) v = 1e6;
     parts[k] = `${prefixes[k]}${ts},"value":${v.toFixed(3)}}`;

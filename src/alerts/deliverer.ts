@@ -17,6 +17,7 @@ import { DeliveryError, type DeliveryFailureReason } from './errors.js';
 import type { Integration } from './integrations.js';
 import type { AttemptRecord, IntegrationType, NotifiedAlert, Outbox, OutboxEntry } from './outbox.js';
 import type { NotifyReason } from './nflog.js';
+import { LaneHeap } from './lane-heap.js';
 import { retryDelayMs, type BackoffPolicy } from './retry.js';
 
 /** A finished notification, as the delivery log keeps it. Times in epoch ms. */
@@ -43,7 +44,12 @@ const MAX_ATTEMPTS_KEPT = 50;
 interface Queue {
   readonly key: string;
   readonly lanes: Map<string, OutboxEntry[]>;
+  /** Lanes with an attempt running. */
   readonly active: Set<string>;
+  /** Lanes whose head is due, in the order they became due (FIFO across groups). */
+  readonly ready: Set<string>;
+  /** Lanes whose head waits for a backoff, earliest first (stale items are skipped on pop). */
+  readonly delayed: LaneHeap;
   inFlight: number;
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
@@ -93,6 +99,8 @@ export class Deliverer {
         key: entry.integration,
         lanes: new Map(),
         active: new Set(),
+        ready: new Set(),
+        delayed: new LaneHeap(),
         inFlight: 0,
         timer: undefined,
         timerAt: Infinity,
@@ -102,6 +110,8 @@ export class Deliverer {
     let lane = q.lanes.get(entry.groupKey);
     if (!lane) q.lanes.set(entry.groupKey, (lane = []));
     lane.push(entry);
+    // A lane that already had a head is already ready, delayed or active.
+    if (lane.length === 1 && !q.active.has(entry.groupKey)) this.place(q, entry.groupKey, entry);
     this.schedule(q);
   }
 
@@ -119,21 +129,30 @@ export class Deliverer {
     return m;
   }
 
+  /** Files an idle lane with a head under ready or delayed. */
+  private place(q: Queue, laneKey: string, head: OutboxEntry): void {
+    if (head.nextAttemptAt <= this.o.now()) q.ready.add(laneKey);
+    else q.delayed.push(head.nextAttemptAt, laneKey);
+  }
+
+  /** Starts due lanes up to `max_in_flight` and arms the timer for the next delayed one. */
   private schedule(q: Queue): void {
     if (this.closed) return;
     const now = this.o.now();
-    let earliest = Infinity;
-    for (const [laneKey, lane] of q.lanes) {
-      if (q.active.has(laneKey)) continue;
-      const head = lane[0];
-      if (!head) {
-        q.lanes.delete(laneKey);
-        continue;
-      }
-      if (head.nextAttemptAt > now) earliest = Math.min(earliest, head.nextAttemptAt);
-      else if (q.inFlight < this.o.maxInFlight) this.start(q, laneKey, lane, head);
-      // else: a finishing attempt reschedules this queue
+    while (q.delayed.peekAt() <= now) {
+      const item = q.delayed.pop() as { at: number; lane: string };
+      const head = q.lanes.get(item.lane)?.[0];
+      // Stale items (lane finished, restarted or re-filed since) are dropped.
+      if (head && head.nextAttemptAt === item.at && !q.active.has(item.lane)) q.ready.add(item.lane);
     }
+    for (const laneKey of q.ready) {
+      if (q.inFlight >= this.o.maxInFlight) break; // a finishing attempt reschedules this queue
+      q.ready.delete(laneKey);
+      const lane = q.lanes.get(laneKey);
+      const head = lane?.[0];
+      if (lane && head) this.start(q, laneKey, lane, head);
+    }
+    const earliest = q.delayed.peekAt();
     if (earliest < Infinity && earliest < q.timerAt) {
       if (q.timer) clearTimeout(q.timer);
       q.timerAt = earliest;
@@ -164,6 +183,9 @@ export class Deliverer {
         q.active.delete(laneKey);
         q.inFlight--;
         this.inflight.delete(p);
+        const next = lane[0];
+        if (next) this.place(q, laneKey, next);
+        else if (q.lanes.get(laneKey) === lane) q.lanes.delete(laneKey);
         this.schedule(q);
       });
     this.inflight.add(p);

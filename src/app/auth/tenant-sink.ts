@@ -188,12 +188,19 @@ export function createTenantSink(opts: TenantSinkOptions): TenantSink {
       const passIndex: number[] = [];
       const added: [TenantState, string][] = [];
       const refusedBy = new Map<string, number>();
+      let lastWho: string | undefined;
+      let s = undefined as unknown as TenantState;
       for (let i = 0; i < stamped.length; i++) {
         const smp = stamped[i] as Sample;
         const who = smp.labels[label] ?? '';
-        const s = stateOf(who);
-        if (s.seen.has(smp.key)) {
-          s.seen.set(smp.key, t);
+        if (who !== lastWho) {
+          s = stateOf(who);
+          lastWho = who;
+        }
+        const seenAt = s.seen.get(smp.key);
+        if (seenAt !== undefined) {
+          // Last-seen times only serve the TTL (hours): refreshing them once a second is enough.
+          if (t - seenAt >= 1000) s.seen.set(smp.key, t);
         } else {
           if (s.seen.size >= limit && t - s.lastPrune >= PRUNE_EVERY_MS) prune(s, t);
           if (s.seen.size >= limit) {
