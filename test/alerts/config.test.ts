@@ -44,7 +44,7 @@ test('an empty section gets working defaults', () => {
     initial_backoff: '1s',
     max_backoff: '5m',
     give_up_after: '24h',
-    max_in_flight: 4,
+    max_in_flight: 16,
   });
   assert.deepEqual(a.retention, { history_entries: 10000, notifications: 10000, state: '120h' });
 });
