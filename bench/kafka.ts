@@ -201,6 +201,15 @@ async function vigil(
   return { rate: N / ((last - first) / 1000), seconds: (last - first) / 1000 };
 }
 
+/** Waits until `done()` (polling every 20 ms); throws with `what()` after `boundMs`. */
+async function until(done: () => boolean, boundMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${boundMs} ms: ${what()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Lag under a sustained produce rate (samples/s) while Vigil (detector) consumes. */
 async function sustained(broker: KafkaBroker, producer: Producer, format: Format, rate: number) {
   const topic = `bench-load-${format}`;
@@ -209,7 +218,11 @@ async function sustained(broker: KafkaBroker, producer: Producer, format: Format
   // History first (400 five-minute samples per series), so the detectors are past warm-up.
   const endHist = Date.now() - 2 * 86_400_000;
   await produce(producer, topic, format, workload(endHist, 1000, 400));
-  while (processed(p) < SERIES * 400) await new Promise((r) => setTimeout(r, 20));
+  await until(
+    () => processed(p) >= SERIES * 400,
+    300_000,
+    () => `history: processed ${processed(p)} of ${SERIES * 400}`,
+  );
   const lags: number[] = [];
   let stop = false;
   const sampler = (async () => {
@@ -241,7 +254,11 @@ async function sustained(broker: KafkaBroker, producer: Producer, format: Format
   const produceSeconds = (Date.now() - t0) / 1000;
   const target = SERIES * 400 + sent;
   const drainStart = Date.now();
-  while (processed(p) < target) await new Promise((r) => setTimeout(r, 20));
+  await until(
+    () => processed(p) >= target,
+    300_000,
+    () => `live: processed ${processed(p)} of ${target} (${JSON.stringify(p.stats())})`,
+  );
   const drainSeconds = (Date.now() - drainStart) / 1000;
   stop = true;
   await sampler;
