@@ -35,7 +35,7 @@
  * clamped) and after a level shift; a refit costs O(n·p²) with n ≈ raw/4 + coarse rows (≈1.5 ms at
  * the defaults, bench:fit).
  */
-import { normalUpperTail, tailProbability, erfc } from '../../detectors/index.js';
+import { normalQuantile, normalUpperTail, tailProbability, erfc } from '../../detectors/index.js';
 import { durationMs } from '../../common/index.js';
 import type { DetectionConfig } from './config.js';
 import { LEVEL_CLAMP, arFactor, binOf, newScratch, rawPos, refit, scaleAt } from './refit.js';
@@ -112,6 +112,11 @@ export interface AnomalyEngine<S> {
 }
 
 /** A new output object to pass to {@link AnomalyEngine.process}. */
+/** Out-of-sample calibration: least samples per measurement, the Normal share of |z| > 1, and the largest factor. */
+const OOS_MIN_N = 50;
+const OOS_Q_NORMAL = 0.3173;
+const OOS_K_MAX = 10;
+
 export function newScoreOutput(): ScoreOutput {
   return {
     score: 0,
@@ -168,6 +173,8 @@ export function createAnomalyEngine(
   const empirical = c.calibration === 'empirical';
   const levelLambda = c.level_spans.map((n) => (n > 0 ? 2 / (n + 1) : 0));
   const rangeTol = c.range_tolerance;
+  const coldMs = durationMs(c.cold_start_calibration);
+  const oosCal = coldMs > 0;
   // Frozen period arrays shared across series, keyed by a hash of the values.
   const periodCache = new Map<number, readonly number[]>();
 
@@ -324,7 +331,15 @@ export function createAnomalyEngine(
       const phi = Number.isFinite(lastRTs) ? arFactor(f[S.PHI] as number, (tsMs - lastRTs) / dt) : 0;
       const e = r - phi * (f[S.LAST_R] as number);
       const gamma = f[S.GAMMA] as number;
-      const scale = gamma > 0 ? scaleAt(yhat, f[S.Y_REF] as number, gamma) : 1;
+      const scale0 = gamma > 0 ? scaleAt(yhat, f[S.Y_REF] as number, gamma) : 1;
+      // cold start: count how often the model's errors on new samples exceed its in-sample σ
+      const young = oosCal && (f[S.COUNT] as number) * (f[S.DT] as number) < coldMs;
+      if (train && young) {
+        f[S.OOS_N] = (f[S.OOS_N] as number) + 1;
+        if (Math.abs(e) > (f[S.SIGMA_INN] as number) * scale0) f[S.OOS_EXC] = (f[S.OOS_EXC] as number) + 1;
+      }
+      const kOos = f[S.OOS_K] as number;
+      const scale = kOos > 1 && young ? scale0 * kOos : scale0;
       const sigmaRes = (f[S.SIGMA_RES] as number) * scale;
       const zInn = e / ((f[S.SIGMA_INN] as number) * scale);
       const zRes = r / sigmaRes;
@@ -496,6 +511,18 @@ export function createAnomalyEngine(
         shift = true;
       }
       if (shift || f[S.SINCE_FIT] >= (f[S.NEXT_FIT] as number)) {
+        if (oosCal) {
+          // How much larger were the errors on new samples than the model's in-sample σ? From
+          // the share of |z_inn| > 1 (0.317 for a calibrated Normal), robust to a few outliers.
+          // A level shift's interval measures the shift, not the model: k is kept then.
+          const n = f[S.OOS_N] as number;
+          if (!shift && n >= OOS_MIN_N) {
+            const q = (f[S.OOS_EXC] as number) / n;
+            f[S.OOS_K] = q > OOS_Q_NORMAL ? Math.min(OOS_K_MAX, 1 / normalQuantile(1 - q / 2)) : 1;
+          }
+          f[S.OOS_N] = 0;
+          f[S.OOS_EXC] = 0;
+        }
         refit(st, l, c, sc);
         out.refit = true;
         if (shift) out.stage = 'level_shift';

@@ -13,8 +13,13 @@
 import type { DetectionConfig } from './config.js';
 import { TAIL_SLOTS } from '../../detectors/index.js';
 
-/** Version of the encoded state; bump on any layout change. */
-export const STATE_VERSION = 1;
+/**
+ * Version of the encoded state; bump on any layout change. 2 added the three cold-start
+ * calibration slots (OOS_N, OOS_EXC, OOS_K); version 1 states are migrated on decode.
+ */
+export const STATE_VERSION = 2;
+/** f64 header slots version 2 inserted at {@link OOS_N}. */
+const V2_INSERTED = 3;
 const MAGIC = 0x56474431; // "VGD1"
 
 // ---- f64 header slots -------------------------------------------------------------------------
@@ -73,8 +78,16 @@ export const PROF_BINS = 51; // bins of the seasonal residual profile (0 = none)
 export const TAIL_INN = 52; // tail model of |z_inn| (point stage)
 export const TAIL_RES = TAIL_INN + TAIL_SLOTS; // tail model of |z_res| (likelihood stage, band)
 export const EWMA = TAIL_RES + TAIL_SLOTS; // level stage: EWMAs of z_res (short, long), their running means and variances (6 slots)
+/**
+ * Out-of-sample calibration: samples scored since the last fit, how many of them had
+ * |z_inn| > 1 under the model that scored them, and the factor k ≥ 1 by which that model's
+ * errors on new data exceeded its in-sample σ (0 = not measured yet, read as 1).
+ */
+export const OOS_N = EWMA + 6;
+export const OOS_EXC = EWMA + 7;
+export const OOS_K = EWMA + 8;
 /** First config-dependent slot: detected periods and orders, model periods and orders, Fourier coefficients (see Layout). */
-export const DYNAMIC = EWMA + 6;
+export const DYNAMIC = EWMA + 9;
 /** Calendar seasonalities (daily, weekly, yearly) the model may add to the detected periods. */
 export const MAX_CALENDAR = 3;
 
@@ -209,6 +222,32 @@ export function encodeState(st: EngineState, l: Layout): Uint8Array {
   return out;
 }
 
+/**
+ * A version 1 state (before the cold-start slots): the header is copied around the three
+ * inserted slots (zero: not measured yet), the rings and score bytes verbatim.
+ */
+function decodeV1(bytes: Uint8Array, dv: DataView, l: Layout): EngineState {
+  const hs1 = l.headerSlots - V2_INSERTED;
+  const tail = 4 * l.f32Slots + l.raw;
+  const bytes1 = Math.ceil((8 * hs1 + tail) / 8) * 8;
+  const got = [dv.getUint32(8, true), dv.getUint32(12, true), dv.getUint32(16, true), dv.getUint32(20, true)];
+  const want = [l.raw, l.coarse, hs1, l.likW];
+  if (got.some((v, i) => v !== want[i]) || bytes.byteLength !== 24 + bytes1) {
+    throw new DetectionStateError(
+      `engine state (version 1) layout (raw ${got[0]}, coarse ${got[1]}, header ${got[2]}, likelihood ${got[3]}) differs from the config's (${want.join(', ')}); ` +
+        'raw_history, coarse_history, max_periods, max_fourier_order and likelihood_window cannot change under saved state',
+    );
+  }
+  const old = new Uint8Array(bytes.subarray(24, 24 + bytes1)); // aligned copy
+  const oldF = new Float64Array(old.buffer, 0, hs1);
+  const buf = new ArrayBuffer(l.bytes);
+  const f = new Float64Array(buf, 0, l.headerSlots);
+  f.set(oldF.subarray(0, OOS_N), 0);
+  f.set(oldF.subarray(OOS_N), OOS_N + V2_INSERTED);
+  new Uint8Array(buf, 8 * l.headerSlots, tail).set(old.subarray(8 * hs1, 8 * hs1 + tail));
+  return views(buf, l);
+}
+
 /** Error raised when an encoded state cannot be decoded under the current config. */
 export class DetectionStateError extends Error {
   readonly code = 'DETECTION_STATE_INCOMPATIBLE' as const;
@@ -221,6 +260,7 @@ export function decodeState(bytes: Uint8Array, l: Layout): EngineState {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = dv.getUint32(0, true);
   const version = dv.getUint32(4, true);
+  if (magic === MAGIC && version === 1) return decodeV1(bytes, dv, l);
   if (magic !== MAGIC || version !== STATE_VERSION) {
     throw new DetectionStateError(
       `engine state has magic 0x${magic.toString(16)} version ${version}, expected "VGD1" version ${STATE_VERSION}`,
