@@ -485,7 +485,7 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
         if (g.alerts.size === 0 && groups.get(g.slot) === g) {
           if (g.timer) clearTimeout(g.timer);
           groups.delete(g.slot);
-        } else if (g.again) {
+        } else if (g.again && state !== 'closed') {
           g.again = false;
           runFlush(g);
         }
@@ -994,7 +994,7 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
       if (maintenance) clearInterval(maintenance);
       for (const g of groups.values()) if (g.timer) clearTimeout(g.timer);
       if (!wasRunning) return;
-      await Promise.allSettled([...flushes]);
+      while (flushes.size > 0) await Promise.allSettled([...flushes]);
       await deliverer.close(opts.closeTimeoutMs ?? 5000);
       for (const it of integrations.values()) it.close();
       await Promise.all([nflog.save(), history.flush(), deliveryLog.flush()]);

@@ -38,8 +38,11 @@ before(async () => {
   am = await startAlertmanager(bin);
 });
 after(async () => {
-  for (const c of cleanups.reverse()) await c();
-  await am?.stop();
+  try {
+    for (const c of cleanups.reverse()) await c();
+  } finally {
+    await am?.stop(); // even when a cleanup failed: a live Alertmanager would hold the test open
+  }
 });
 
 interface AmAlert {
