@@ -216,7 +216,9 @@ async function sustained(broker: KafkaBroker, producer: Producer, format: Format
   await broker.createTopic(topic, PARTITIONS);
   const p = await startVigil(broker, topic, `vigil-load-${format}`, true);
   // History first (400 five-minute samples per series), so the detectors are past warm-up.
-  const endHist = Date.now() - 2 * 86_400_000;
+  // Far enough back that the live part (one-minute steps, up to ~3,000 per series) stays in the past:
+  // ingest refuses timestamps beyond the allowed future skew.
+  const endHist = Date.now() - 10 * 86_400_000;
   await produce(producer, topic, format, workload(endHist, 1000, 400));
   await until(
     () => processed(p) >= SERIES * 400,
