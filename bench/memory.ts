@@ -142,6 +142,8 @@ async function measure(
 ): Promise<{ rss: number; restoreSeconds: number; checkpointSeconds: number }> {
   const t0 = performance.now();
   const v = await startVigilProcess({
+    // e.g. BENCH_VIGIL_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the Vigil process.
+    nodeArgs: (process.env['BENCH_VIGIL_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
     configYaml: CONFIG,
     ...(stateDir ? { stateDir } : {}),
     timeoutMs: 30 * 60_000,

@@ -17,7 +17,8 @@ import { durationMs } from '../common/index.js';
 import { IngestError, type SampleSink, type SubmitResult } from '../ingest/index.js';
 import {
   createKeyedRuntime,
-  createCheckpointWriter,
+  openCheckpointWriter,
+  type AsyncCheckpointWriter,
   listCheckpoints,
   openCheckpoint,
   openWal,
@@ -294,9 +295,9 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       const id = nextId++;
       // Created inside the try: a writer that cannot even be created (disk full) fails this
       // checkpoint like any other write error.
-      let writer: ReturnType<typeof createCheckpointWriter> | undefined;
+      let writer: AsyncCheckpointWriter | undefined;
       try {
-        writer = createCheckpointWriter(ckptDir, id);
+        writer = await openCheckpointWriter(ckptDir, id);
         // A few key groups at a time (bounded memory). Each chunk's LSN is read in the same tick
         // as its snapshot barrier is posted, so every group is exact at its own LSN.
         const K = config.runtime.key_groups;
@@ -307,9 +308,9 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
           );
           const walLsn = wal.appendLsn;
           const groups = await runtime.snapshot(chunk);
-          for (const [kg, g] of groups) writer.addGroup(kg, g.bytes, g.keys, walLsn);
+          for (const [kg, g] of groups) await writer.addGroup(kg, g.bytes, g.keys, walLsn);
         }
-        const bytes = writer.finish({
+        const bytes = await writer.finish({
           id,
           createdAt: new Date().toISOString(),
           operator: OPERATOR_NAME,
@@ -328,7 +329,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
         log.info({ checkpoint: id, keys, bytes, seconds }, 'checkpoint written');
         return { id, keys, bytes, seconds };
       } catch (err) {
-        writer?.abort();
+        await writer?.abort();
         metrics.checkpointsTotal.inc({ result: 'failed' });
         log.error({ err }, 'checkpoint failed; the previous one and the WAL still cover the state');
         throw err;

@@ -1,9 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listCheckpoints, pruneCheckpoints, readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
+import {
+  listCheckpoints,
+  openCheckpointWriter,
+  pruneCheckpoints,
+  readCheckpoint,
+  writeCheckpoint,
+} from './checkpoint-store.js';
 import { RuntimeError } from './errors.js';
 
 const meta = (id: number) => ({
@@ -29,6 +35,29 @@ test('a checkpoint round-trips its key groups and positions', () => {
   assert.deepEqual(c.meta.sources, { kafka: { 't-0': 5 } });
   assert.deepEqual([...c.groups.keys()].sort(), [0, 3]);
   assert.deepEqual([...c.groups.get(3)!], [1, 2, 3]);
+});
+
+test('the asynchronous writer writes the same bytes as the synchronous one; abort leaves nothing', async () => {
+  const groups = new Map([
+    [0, { bytes: new Uint8Array([9]), keys: 1 }],
+    [3, { bytes: new Uint8Array(100_000).fill(5), keys: 2 }],
+  ]);
+  const a = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
+  const b = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
+  writeCheckpoint(a, meta(2), groups);
+  const w = await openCheckpointWriter(b, 2);
+  for (const [kg, g] of groups) await w.addGroup(kg, g.bytes, g.keys, meta(2).walLsn);
+  const size = await w.finish(meta(2));
+  const name = 'ckpt-000000000002.vgc';
+  assert.equal(size, readFileSync(join(b, name)).length);
+  assert.deepEqual(readFileSync(join(b, name)), readFileSync(join(a, name)));
+  assert.equal(readCheckpoint(b, 2).meta.keys, 3);
+
+  const c = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
+  const partial = await openCheckpointWriter(c, 3);
+  await partial.addGroup(1, new Uint8Array(10), 1, 0);
+  await partial.abort();
+  assert.deepEqual(readdirSync(c), []);
 });
 
 test('pruning keeps the newest N', () => {

@@ -36,6 +36,8 @@ export {
 } from './wal.js';
 export {
   createCheckpointWriter,
+  openCheckpointWriter,
+  type AsyncCheckpointWriter,
   openCheckpoint,
   writeCheckpoint,
   readCheckpoint,
