@@ -4,7 +4,7 @@
  * own pid: SIGTERM (graceful) or SIGKILL (crash). Every wait is bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,12 @@ export interface StartOptions {
   readonly nodeArgs?: readonly string[];
 }
 
+/** Config files written beside state dirs; removed when the test process exits (restarts reuse them). */
+const configFiles = new Set<string>();
+process.once('exit', () => {
+  for (const f of configFiles) rmSync(f, { force: true });
+});
+
 /** Writes the config next to a fresh (or given) state dir and starts Vigil; resolves when it listens. */
 export async function startVigilProcess(opts: StartOptions): Promise<VigilProcess> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'vigil-state-'));
@@ -45,6 +51,7 @@ export async function startVigilProcess(opts: StartOptions): Promise<VigilProces
   if (!/^state_dir:/m.test(yaml)) yaml = `state_dir: ${JSON.stringify(stateDir)}\n${yaml}`;
   if (!/^server:/m.test(yaml)) yaml = `server:\n  port: 0\n${yaml}`;
   writeFileSync(configFile, yaml);
+  configFiles.add(configFile);
   const child: ChildProcess = spawn(
     process.execPath,
     [
