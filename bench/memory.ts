@@ -20,7 +20,7 @@ import { loadVigilConfigText } from '../src/app/config.js';
 import { anomalyOperatorOptions, createAnomalyOperator } from '../src/operators/anomaly-operator.js';
 import {
   assignKeyGroup,
-  createCheckpointWriter,
+  openCheckpointWriter,
   createOperatorHarness,
   encodeKeyGroupEntries,
   type KeyGroupEntry,
@@ -72,18 +72,18 @@ function templates(): { state: Uint8Array; lastTs: number; lastValue: number }[]
   });
 }
 
-function writeStateDir(
+async function writeStateDir(
   n: number,
   tpl: ReturnType<typeof templates>,
-): { dir: string; seconds: number; bytes: number } {
+): Promise<{ dir: string; seconds: number; bytes: number }> {
   const dir = mkdtempSync(join(tmpdir(), `vigil-mem-${n}-`));
   const t0 = performance.now();
   const groups = new Map<number, KeyGroupEntry[]>();
-  const w = createCheckpointWriter(join(dir, 'checkpoints'), 1);
-  const flushGroup = (kg: number): void => {
+  const w = await openCheckpointWriter(join(dir, 'checkpoints'), 1);
+  const flushGroup = async (kg: number): Promise<void> => {
     const entries = groups.get(kg);
     if (!entries || entries.length === 0) return;
-    w.addGroup(kg, encodeKeyGroupEntries(entries), entries.length, 0);
+    await w.addGroup(kg, encodeKeyGroupEntries(entries), entries.length, 0);
     groups.delete(kg);
   };
   // Keys are assigned to key groups as the runtime does; groups are written whole, in order.
@@ -95,9 +95,9 @@ function writeStateDir(
       return { key: keyOf(i), lastTs: t.lastTs, lastValue: t.lastValue, state: t.state };
     });
     groups.set(kg, entries);
-    flushGroup(kg);
+    await flushGroup(kg);
   }
-  const bytes = w.finish({
+  const bytes = await w.finish({
     id: 1,
     createdAt: new Date().toISOString(),
     operator: 'anomaly',
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     fileBytes: number;
   }[] = [];
   for (const n of SIZES) {
-    const { dir, bytes } = writeStateDir(n, tpl);
+    const { dir, bytes } = await writeStateDir(n, tpl);
     const m = await measure(dir);
     rmSync(dir, { recursive: true, force: true });
     const row = {

@@ -18,7 +18,7 @@ import { IngestError, type SampleSink, type SubmitResult } from '../ingest/index
 import {
   createKeyedRuntime,
   openCheckpointWriter,
-  type AsyncCheckpointWriter,
+  type CheckpointWriter,
   listCheckpoints,
   openCheckpoint,
   openWal,
@@ -295,7 +295,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       const id = nextId++;
       // Created inside the try: a writer that cannot even be created (disk full) fails this
       // checkpoint like any other write error.
-      let writer: AsyncCheckpointWriter | undefined;
+      let writer: CheckpointWriter | undefined;
       try {
         writer = await openCheckpointWriter(ckptDir, id);
         // A few key groups at a time (bounded memory). Each chunk's LSN is read in the same tick

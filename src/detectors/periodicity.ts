@@ -235,16 +235,15 @@ export function detectPeriods(series: Series, opts: PeriodicityOptions): Detecto
     while (best > minPeriod && (acf[best - 1] as number) > (acf[best] as number)) best--;
     while (best < maxLag && (acf[best + 1] as number) > (acf[best] as number)) best++;
     if (best <= minPeriod || best >= maxLag) continue;
-    const r = acf[best] as number;
     // the biased ACF shrinks long lags by (m − τ)/m; compare periods on the unbiased value
-    const ru = Math.min(1, (r * m) / (m - best));
+    const ub = (l: number): number => ((acf[l] as number) * m) / (m - l);
+    const ru = Math.min(1, ub(best));
     const prom = prominence(acf, best, maxLag);
     if (ru < minAcf || prom < minProminence) continue;
     // Refine on the unbiased ACF near the peak: the biased one is tilted by (m − τ)/m, which
     // pulls a peak to shorter lags by ≈ P²/(4π²(m − P)) samples (1.9 for P = 240 in 1,000
     // points: a period 0.8% short, a whole cycle out of phase after 125 cycles). Then a
     // parabola through the unbiased peak and its neighbours.
-    const ub = (l: number): number => ((acf[l] as number) * m) / (m - l);
     const reach = Math.max(1, Math.ceil((1.5 * best * best) / (4 * Math.PI * Math.PI * (m - best))));
     let peak = best;
     for (let l = best + 1; l <= Math.min(best + reach, maxLag - 1); l++) if (ub(l) > ub(peak)) peak = l;

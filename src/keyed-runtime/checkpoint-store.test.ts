@@ -22,13 +22,13 @@ const meta = (id: number) => ({
   sources: { kafka: { 't-0': 5 } },
 });
 
-test('a checkpoint round-trips its key groups and positions', () => {
+test('a checkpoint round-trips its key groups and positions', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
   const groups = new Map([
     [3, { bytes: new Uint8Array([1, 2, 3]), keys: 2 }],
     [0, { bytes: new Uint8Array([9]), keys: 1 }],
   ]);
-  writeCheckpoint(dir, meta(1), groups);
+  await writeCheckpoint(dir, meta(1), groups);
   const c = readCheckpoint(dir, 1);
   assert.equal(c.meta.walLsn, 1234);
   assert.equal(c.meta.keys, 3);
@@ -37,14 +37,14 @@ test('a checkpoint round-trips its key groups and positions', () => {
   assert.deepEqual([...c.groups.get(3)!], [1, 2, 3]);
 });
 
-test('the asynchronous writer writes the same bytes as the synchronous one; abort leaves nothing', async () => {
+test('streaming a checkpoint group by group writes the same bytes as writeCheckpoint; abort leaves nothing', async () => {
   const groups = new Map([
     [0, { bytes: new Uint8Array([9]), keys: 1 }],
     [3, { bytes: new Uint8Array(100_000).fill(5), keys: 2 }],
   ]);
   const a = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
   const b = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
-  writeCheckpoint(a, meta(2), groups);
+  await writeCheckpoint(a, meta(2), groups);
   const w = await openCheckpointWriter(b, 2);
   for (const [kg, g] of groups) await w.addGroup(kg, g.bytes, g.keys, meta(2).walLsn);
   const size = await w.finish(meta(2));
@@ -60,16 +60,16 @@ test('the asynchronous writer writes the same bytes as the synchronous one; abor
   assert.deepEqual(readdirSync(c), []);
 });
 
-test('pruning keeps the newest N', () => {
+test('pruning keeps the newest N', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
-  for (let id = 1; id <= 4; id++) writeCheckpoint(dir, meta(id), new Map());
+  for (let id = 1; id <= 4; id++) await writeCheckpoint(dir, meta(id), new Map());
   pruneCheckpoints(dir, 2);
   assert.deepEqual(listCheckpoints(dir), [4, 3]);
 });
 
-test('a damaged checkpoint is reported with the file and the reason', () => {
+test('a damaged checkpoint is reported with the file and the reason', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
-  writeCheckpoint(dir, meta(7), new Map([[1, { bytes: new Uint8Array(64).fill(7), keys: 1 }]]));
+  await writeCheckpoint(dir, meta(7), new Map([[1, { bytes: new Uint8Array(64).fill(7), keys: 1 }]]));
   const file = join(dir, 'ckpt-000000000007.vgc');
   const bytes = readFileSync(file);
   bytes[12 + 10] = (bytes[12 + 10] ?? 0) ^ 0xff; // inside key group 1's blob

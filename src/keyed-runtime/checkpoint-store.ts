@@ -20,18 +20,7 @@
  * (RUNTIME_CHECKPOINT_UNREADABLE, naming the file and the reason); the caller may then use the
  * previous one, which the WAL still covers.
  */
-import {
-  closeSync,
-  fstatSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -97,15 +86,6 @@ export function listCheckpoints(dir: string): number[] {
     .sort((a, b) => b - a);
 }
 
-export interface CheckpointWriter {
-  /** Appends one key group's blob (written at once; nothing is kept in memory). */
-  addGroup(kg: number, bytes: Uint8Array, keys: number, walLsn: number): void;
-  /** Writes the footer, fsyncs, renames into place; returns the file size. */
-  finish(meta: Omit<CheckpointMeta, 'keys' | 'bytes' | 'walLsn'> & { readonly walLsn?: number }): number;
-  /** Removes the partial file (after a failure). */
-  abort(): void;
-}
-
 /** The footer (JSON) and the 16-byte tail that closes a checkpoint file. */
 function footerBytes(
   meta: Omit<CheckpointMeta, 'keys' | 'bytes' | 'walLsn'> & { readonly walLsn?: number },
@@ -143,8 +123,11 @@ function headBytes(): Buffer {
   return head;
 }
 
-/** {@link CheckpointWriter} with asynchronous I/O: the event loop keeps serving while it writes. */
-export interface AsyncCheckpointWriter {
+/**
+ * Writes one checkpoint, a key group at a time (nothing is kept in memory), with asynchronous I/O:
+ * the event loop keeps serving while it writes.
+ */
+export interface CheckpointWriter {
   /** Appends one key group's blob. */
   addGroup(kg: number, bytes: Uint8Array, keys: number, walLsn: number): Promise<void>;
   /** Writes the footer, fsyncs, renames into place; returns the file size. */
@@ -160,7 +143,7 @@ export interface AsyncCheckpointWriter {
  * pipeline uses: at 100k series a checkpoint is ~1.5 GB, and synchronous writes held the main
  * thread, so ingest and health checks, for seconds; at 1M series for minutes).
  */
-export async function openCheckpointWriter(dir: string, id: number): Promise<AsyncCheckpointWriter> {
+export async function openCheckpointWriter(dir: string, id: number): Promise<CheckpointWriter> {
   const tmp = join(dir, `${fileName(id)}.tmp`);
   const wrap = (cause: unknown): RuntimeError =>
     new RuntimeError(
@@ -186,7 +169,7 @@ export async function openCheckpointWriter(dir: string, id: number): Promise<Asy
     while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
     pos += chunk.length;
   };
-  const writer: AsyncCheckpointWriter = {
+  const writer: CheckpointWriter = {
     async addGroup(kg, bytes, keys, walLsn) {
       const offset = pos;
       try {
@@ -231,93 +214,19 @@ export async function openCheckpointWriter(dir: string, id: number): Promise<Asy
   return writer;
 }
 
-/** Starts writing checkpoint `id` in `dir` (synchronous I/O: tools, tests and benchmarks). */
-export function createCheckpointWriter(dir: string, id: number): CheckpointWriter {
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `${fileName(id)}.tmp`);
-  const fd = openSync(tmp, 'w');
-  let pos = 0;
-  let open = true;
-  const groups: CheckpointGroupInfo[] = [];
-  const write = (chunk: Uint8Array): void => {
-    let done = 0;
-    while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
-    pos += chunk.length;
-  };
-  const fail = (cause: unknown): never => {
-    writer.abort();
-    throw new RuntimeError(
-      'RUNTIME_CHECKPOINT_WRITE_FAILED',
-      `cannot write checkpoint ${tmp}: ${(cause as Error).message}`,
-      true,
-      { cause },
-    );
-  };
-  const writer: CheckpointWriter = {
-    addGroup(kg, bytes, keys, walLsn) {
-      const offset = pos;
-      try {
-        write(bytes);
-      } catch (cause) {
-        fail(cause);
-      }
-      groups.push({ kg, offset, length: bytes.length, crc: crc32(bytes), keys, walLsn });
-    },
-    finish(meta) {
-      const { json, tail } = footerBytes(meta, groups);
-      try {
-        write(json);
-        write(tail);
-        fsyncSync(fd);
-        closeSync(fd);
-        open = false;
-        renameSync(tmp, join(dir, fileName(meta.id)));
-        syncDir(dir);
-      } catch (cause) {
-        fail(cause);
-      }
-      return pos;
-    },
-    abort() {
-      if (open) {
-        open = false;
-        try {
-          closeSync(fd);
-        } catch {
-          // Already closed or broken; the unlink below is what matters.
-        }
-      }
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // Best effort: a leftover .tmp is ignored by loading and removed by the next prune.
-      }
-    },
-  };
-  // After `writer` exists: a failed header write (disk full) aborts it, closing and removing the
-  // file. (Written before it, `fail` hit `writer` in its temporal dead zone: a ReferenceError
-  // instead of RUNTIME_CHECKPOINT_WRITE_FAILED, and a leaked descriptor.)
-  try {
-    write(headBytes());
-  } catch (cause) {
-    fail(cause);
-  }
-  return writer;
-}
-
 /**
  * Writes a whole checkpoint from in-memory groups (tests and small states); every group gets
  * `meta.walLsn`. Returns the file size.
  */
-export function writeCheckpoint(
+export async function writeCheckpoint(
   dir: string,
   meta: Omit<CheckpointMeta, 'keys' | 'bytes'>,
   groups: ReadonlyMap<number, { bytes: Uint8Array; keys: number }> | ReadonlyMap<number, Uint8Array>,
-): number {
-  const w = createCheckpointWriter(dir, meta.id);
+): Promise<number> {
+  const w = await openCheckpointWriter(dir, meta.id);
   for (const [kg, g] of [...groups].sort((a, b) => a[0] - b[0])) {
-    if (g instanceof Uint8Array) w.addGroup(kg, g, -1, meta.walLsn);
-    else w.addGroup(kg, g.bytes, g.keys, meta.walLsn);
+    if (g instanceof Uint8Array) await w.addGroup(kg, g, -1, meta.walLsn);
+    else await w.addGroup(kg, g.bytes, g.keys, meta.walLsn);
   }
   return w.finish(meta);
 }

@@ -35,9 +35,7 @@ export {
   type WalReadStats,
 } from './wal.js';
 export {
-  createCheckpointWriter,
   openCheckpointWriter,
-  type AsyncCheckpointWriter,
   openCheckpoint,
   writeCheckpoint,
   readCheckpoint,

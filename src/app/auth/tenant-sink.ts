@@ -188,15 +188,10 @@ export function createTenantSink(opts: TenantSinkOptions): TenantSink {
       const passIndex: number[] = [];
       const added: [TenantState, string][] = [];
       const refusedBy = new Map<string, number>();
-      let lastWho: string | undefined;
-      let s = undefined as unknown as TenantState;
       for (let i = 0; i < stamped.length; i++) {
         const smp = stamped[i] as Sample;
         const who = smp.labels[label] ?? '';
-        if (who !== lastWho) {
-          s = stateOf(who);
-          lastWho = who;
-        }
+        const s = stateOf(who);
         const seenAt = s.seen.get(smp.key);
         if (seenAt !== undefined) {
           // Last-seen times only serve the TTL (hours): refreshing them once a second is enough.

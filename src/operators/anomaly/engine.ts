@@ -111,12 +111,12 @@ export interface AnomalyEngine<S> {
   describe(state: S, maxPoints: number): SeriesDescription;
 }
 
-/** A new output object to pass to {@link AnomalyEngine.process}. */
 /** Out-of-sample calibration: least samples per measurement, the Normal share of |z| > 1, and the largest factor. */
 const OOS_MIN_N = 50;
 const OOS_Q_NORMAL = 0.3173;
 const OOS_K_MAX = 10;
 
+/** A new output object to pass to {@link AnomalyEngine.process}. */
 export function newScoreOutput(): ScoreOutput {
   return {
     score: 0,

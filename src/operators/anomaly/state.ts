@@ -128,6 +128,11 @@ export interface Layout {
   readonly bytes: number;
 }
 
+/** Bytes of the state buffer: f64 header, f32 rings, score bytes, padded to 8. */
+function bufferBytes(headerSlots: number, f32Slots: number, raw: number): number {
+  return Math.ceil((8 * headerSlots + 4 * f32Slots + raw) / 8) * 8;
+}
+
 export function layoutOf(c: DetectionConfig): Layout {
   const raw = c.raw_history;
   const coarse = c.coarse_history;
@@ -147,7 +152,7 @@ export function layoutOf(c: DetectionConfig): Layout {
   const lsRing = likRing + likW;
   const prof = lsRing + LS_CAP;
   const f32Slots = prof + PROF_CAP;
-  const bytes = Math.ceil((8 * headerSlots + 4 * f32Slots + raw) / 8) * 8;
+  const bytes = bufferBytes(headerSlots, f32Slots, raw);
   return {
     raw,
     coarse,
@@ -223,23 +228,13 @@ export function encodeState(st: EngineState, l: Layout): Uint8Array {
 }
 
 /**
- * A version 1 state (before the cold-start slots): the header is copied around the three
+ * A version 1 state's buffer (before the cold-start slots): the header is copied around the three
  * inserted slots (zero: not measured yet), the rings and score bytes verbatim.
  */
-function decodeV1(bytes: Uint8Array, dv: DataView, l: Layout): EngineState {
+function migrateV1(old: Uint8Array, l: Layout): EngineState {
   const hs1 = l.headerSlots - V2_INSERTED;
   const tail = 4 * l.f32Slots + l.raw;
-  const bytes1 = Math.ceil((8 * hs1 + tail) / 8) * 8;
-  const got = [dv.getUint32(8, true), dv.getUint32(12, true), dv.getUint32(16, true), dv.getUint32(20, true)];
-  const want = [l.raw, l.coarse, hs1, l.likW];
-  if (got.some((v, i) => v !== want[i]) || bytes.byteLength !== 24 + bytes1) {
-    throw new DetectionStateError(
-      `engine state (version 1) layout (raw ${got[0]}, coarse ${got[1]}, header ${got[2]}, likelihood ${got[3]}) differs from the config's (${want.join(', ')}); ` +
-        'raw_history, coarse_history, max_periods, max_fourier_order and likelihood_window cannot change under saved state',
-    );
-  }
-  const old = new Uint8Array(bytes.subarray(24, 24 + bytes1)); // aligned copy
-  const oldF = new Float64Array(old.buffer, 0, hs1);
+  const oldF = new Float64Array(old.buffer, old.byteOffset, hs1);
   const buf = new ArrayBuffer(l.bytes);
   const f = new Float64Array(buf, 0, l.headerSlots);
   f.set(oldF.subarray(0, OOS_N), 0);
@@ -260,21 +255,23 @@ export function decodeState(bytes: Uint8Array, l: Layout): EngineState {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = dv.getUint32(0, true);
   const version = dv.getUint32(4, true);
-  if (magic === MAGIC && version === 1) return decodeV1(bytes, dv, l);
-  if (magic !== MAGIC || version !== STATE_VERSION) {
+  if (magic !== MAGIC || (version !== STATE_VERSION && version !== 1)) {
     throw new DetectionStateError(
       `engine state has magic 0x${magic.toString(16)} version ${version}, expected "VGD1" version ${STATE_VERSION}`,
     );
   }
+  const headerSlots = version === 1 ? l.headerSlots - V2_INSERTED : l.headerSlots;
+  const size = bufferBytes(headerSlots, l.f32Slots, l.raw);
   const got = [dv.getUint32(8, true), dv.getUint32(12, true), dv.getUint32(16, true), dv.getUint32(20, true)];
-  const want = [l.raw, l.coarse, l.headerSlots, l.likW];
-  if (got.some((v, i) => v !== want[i]) || bytes.byteLength !== 24 + l.bytes) {
+  const want = [l.raw, l.coarse, headerSlots, l.likW];
+  if (got.some((v, i) => v !== want[i]) || bytes.byteLength !== 24 + size) {
     throw new DetectionStateError(
       `engine state layout (raw ${got[0]}, coarse ${got[1]}, header ${got[2]}, likelihood ${got[3]}) differs from the config's (${want.join(', ')}); ` +
         'raw_history, coarse_history, max_periods, max_fourier_order and likelihood_window cannot change under saved state',
     );
   }
-  const buf = new ArrayBuffer(l.bytes);
-  new Uint8Array(buf).set(bytes.subarray(24, 24 + l.bytes));
-  return views(buf, l);
+  // An aligned copy (the Float64Array view needs 8-byte alignment).
+  const copy = new Uint8Array(size);
+  copy.set(bytes.subarray(24, 24 + size));
+  return version === 1 ? migrateV1(copy, l) : views(copy.buffer, l);
 }
