@@ -469,6 +469,7 @@ export async function startKafkaPipeline(opts: KafkaPipelineOptions): Promise<Ka
     keyGroups: K,
     queueCapacity: config.runtime.queue_capacity,
     batchSize: config.runtime.batch_size,
+    dedupWindow: config.runtime.dedup_window,
     onOutputs: (outputs) => deliver(outputs),
     onError: (e) => {
       if (e.code === 'RUNTIME_WORKER_FAILED') {
