@@ -125,7 +125,9 @@ export class Deliverer {
   /** Pending entries per integration type. */
   pendingByType(): Map<IntegrationType, number> {
     const m = new Map<IntegrationType, number>();
-    for (const e of this.pending()) m.set(e.integrationType, (m.get(e.integrationType) ?? 0) + 1);
+    for (const q of this.queues.values())
+      for (const lane of q.lanes.values())
+        for (const e of lane) m.set(e.integrationType, (m.get(e.integrationType) ?? 0) + 1);
     return m;
   }
 

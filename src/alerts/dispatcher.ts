@@ -52,6 +52,8 @@ import {
   buildNotificationData,
   generatorUrl,
   idempotencyKey,
+  iso,
+  num,
   vigilBlock,
   type GroupAlert,
 } from './payload.js';
@@ -280,8 +282,6 @@ interface Group {
   again: boolean;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const TYPES: readonly IntegrationType[] = ['webhook', 'email', 'alertmanager', 'log'];
 
 /** Creates the dispatcher. Nothing happens on disk until `start()`. */
@@ -494,18 +494,23 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
     flushes.add(p);
   }
 
-  const byLabels = (a: GroupAlert, b: GroupAlert): number =>
-    a.status !== b.status
-      ? a.status === 'firing'
-        ? -1
-        : 1
-      : formatLabelSet(a.labels) < formatLabelSet(b.labels)
-        ? -1
-        : 1;
+  /** Firing first, then by label set (each alert's label set formatted once per sort). */
+  const sortByLabels = (list: GroupAlert[]): GroupAlert[] => {
+    const text = new Map(list.map((a) => [a, formatLabelSet(a.labels)]));
+    return list.sort((a, b) =>
+      a.status !== b.status
+        ? a.status === 'firing'
+          ? -1
+          : 1
+        : (text.get(a) as string) < (text.get(b) as string)
+          ? -1
+          : 1,
+    );
+  };
 
   async function flush(g: Group): Promise<void> {
     const at = now();
-    const snapshot = [...g.alerts.values()].sort(byLabels);
+    const snapshot = sortByLabels([...g.alerts.values()]);
     if (snapshot.length === 0) return;
     const muted = mutedBy(g.route, at).length > 0;
     let ok = true;
@@ -779,11 +784,12 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
     },
 
     release(fingerprints) {
-      for (const fp of fingerprints) {
-        alerts.delete(fp);
-        // Groups left empty are removed by their next flush, which then notifies nobody.
-        for (const g of groups.values()) g.alerts.delete(fp);
-      }
+      const gone = new Set(fingerprints);
+      if (gone.size === 0) return;
+      for (const fp of gone) alerts.delete(fp);
+      // Groups left empty are removed by their next flush, which then notifies nobody.
+      for (const g of groups.values())
+        for (const fp of g.alerts.keys()) if (gone.has(fp)) g.alerts.delete(fp);
     },
 
     listAlerts(q = {}) {

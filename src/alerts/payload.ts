@@ -79,8 +79,10 @@ export function buildNotificationData(opts: {
   };
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
+/** Epoch ms → RFC 3339. */
+export const iso = (ms: number): string => new Date(ms).toISOString();
+/** A finite number, or null (JSON has no NaN). */
+export const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
 /** Where a user sees the series behind an alert. */
 export function generatorUrl(externalURL: string, seriesKey: string): string {

@@ -136,12 +136,6 @@ export function matchRoutes(node: RouteNode, labels: Readonly<Record<string, str
   return all;
 }
 
-/** Visits every node, depth first. */
-export function walkRoutes(node: RouteNode, visit: (n: RouteNode) => void): void {
-  visit(node);
-  for (const c of node.routes) walkRoutes(c, visit);
-}
-
 /** The labels of `labels` that `route` groups by. */
 export function groupLabelsFor(
   route: RouteNode,

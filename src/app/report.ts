@@ -536,7 +536,11 @@ function renderReport(r: {
   const uplotJs = readFileSyncText(join(UPLOT.dir, 'uPlot.iife.min.js'));
   const uplotCss = readFileSyncText(join(UPLOT.dir, 'uPlot.min.css'));
   const chartJs = readFileSyncText(join(CONSOLE_DIR, 'chart.js'));
-  const anchor = (key: string): string => `s-${r.series.findIndex((s) => s.key === key)}`;
+  const index = new Map<string, number>();
+  r.series.forEach((s, i) => {
+    if (!index.has(s.key)) index.set(s.key, i);
+  });
+  const anchor = (key: string): string => `s-${index.get(key) ?? -1}`;
   const perDay = new Map<string, Map<string, number>>();
   for (const n of r.wouldSend) {
     const day = new Date(n.at).toISOString().slice(0, 10);

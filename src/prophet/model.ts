@@ -18,9 +18,7 @@ import {
   symmetrize,
   type Priors,
 } from './map.js';
-import { normalQuantile } from '../detectors/index.js';
-
-const DAY_MS = 86_400_000;
+import { DAY_MS, normalQuantile } from '../detectors/index.js';
 
 /** Training data: parallel arrays, timestamps strictly increasing (epoch ms). */
 export interface ProphetData {

@@ -17,6 +17,8 @@ export type Scope = (typeof SCOPES)[number];
 
 /** `sha256:` and 64 lower-case hex digits: what `vigil hash-token` prints. */
 export const TOKEN_HASH_PATTERN = '^sha256:[0-9a-f]{64}$';
+/** Token names (logs, metrics): letters, digits and `_.:-`. */
+export const TOKEN_NAME_PATTERN = '^[a-zA-Z0-9_.:-]+$';
 /** Tenant names: they become a label value and appear in URLs of the docs. */
 export const TENANT_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$';
 
@@ -54,7 +56,7 @@ export const CorsConfigSchema = Type.Object(
 export const TokenConfigSchema = Type.Object(
   {
     /** Unique name, shown in logs instead of the token (e.g. `prometheus-team-a`). */
-    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[a-zA-Z0-9_.:-]+$' }),
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: TOKEN_NAME_PATTERN }),
     /** `sha256:<64 hex>` of the token, as `vigil hash-token` prints it. Secret: redacted in the config view. */
     hash: Type.String({ pattern: TOKEN_HASH_PATTERN, [SECRET]: true }),
     /** What the token may do: `ingest` (write samples), `read` (APIs, console, metrics), `admin` (silences, config; implies read). */

@@ -9,7 +9,7 @@
  *
  * The entry goes under `server.auth.tokens` in the config; only the hash is stored there.
  */
-import { SCOPES, TENANT_PATTERN, type Scope } from './config.js';
+import { SCOPES, TENANT_PATTERN, TOKEN_NAME_PATTERN, type Scope } from './config.js';
 import { generateToken, hashToken } from './tokens.js';
 
 export interface HashTokenArgs {
@@ -42,7 +42,7 @@ export async function hashTokenCommand(args: HashTokenArgs, io: CliIo): Promise<
     return 2;
   }
   const name = args.name ?? 'my-token';
-  if (!/^[a-zA-Z0-9_.:-]+$/.test(name)) {
+  if (!new RegExp(TOKEN_NAME_PATTERN).test(name)) {
     io.err('vigil hash-token: --name may hold letters, digits and _.:-\n');
     return 2;
   }

@@ -175,7 +175,7 @@ export function createAnomalyEngine(
   const rangeTol = c.range_tolerance;
   const coldMs = durationMs(c.cold_start_calibration);
   const oosCal = coldMs > 0;
-  // Frozen period arrays shared across series, keyed by a hash of the values.
+  // Frozen period arrays shared across series, keyed by a hash of the values (checked on a hit).
   const periodCache = new Map<number, readonly number[]>();
 
   function periodsOf(f: Float64Array): readonly number[] {
@@ -184,6 +184,8 @@ export function createAnomalyEngine(
     let h = np;
     for (let q = 0; q < np; q++) h = (h * 1_000_003 + (f[l.per + q] as number)) % 2 ** 52;
     let arr = periodCache.get(h);
+    // A hit must hold these very values: the hash is lossy (rounded past 2^53).
+    if (arr && (arr.length !== np || arr.some((p, q) => p !== f[l.per + q]))) arr = undefined;
     if (!arr) {
       if (periodCache.size > 4096) periodCache.clear();
       const a: number[] = [];

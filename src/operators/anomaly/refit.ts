@@ -416,7 +416,6 @@ export function refit(st: EngineState, l: Layout, c: DetectionConfig, sc: Scratc
 
   // ---- bookkeeping --------------------------------------------------------------------------
   f[S.N_FITS] = (f[S.N_FITS] as number) + 1;
-  f[S.SINCE_FIT] = 0;
   const cadence = f[S.CADENCE];
   // Without a period yet, refit (and look for one) as the history grows by a quarter.
   f[S.NEXT_FIT] =
@@ -464,18 +463,17 @@ function seasonalProfile(
   sum.fill(0, 0, bins);
   cnt.fill(0, 0, bins);
   const lim = 4 * sigma0;
+  const clampR = (r: number) => (lim > 0 ? Math.max(-lim, Math.min(lim, r)) : r);
   for (let i = 0; i < nRaw; i++) {
     if ((sc.rawRow[i] as number) < 0) continue;
     const bIdx = binOf(sc.rawTs[i] as number, per, bins);
-    const r = sc.resid[i] as number;
-    sum[bIdx] = (sum[bIdx] as number) + (lim > 0 ? Math.max(-lim, Math.min(lim, r)) : r);
+    sum[bIdx] = (sum[bIdx] as number) + clampR(sc.resid[i] as number);
     cnt[bIdx] = (cnt[bIdx] as number) + 1;
   }
   // Empirical Bayes shrinkage of the bin means (James & Stein 1961; Efron & Morris 1973): noise
   // variance σ_w² pooled within bins, spread τ² of the true profile = mean(m_b²) − mean(σ_w²/c_b);
   // each bin mean is shrunk by τ²/(τ² + σ_w²/c_b): a sharp recurring shape is kept almost whole,
   // a profile of noise shrinks to nothing.
-  const clampR = (r: number) => (lim > 0 ? Math.max(-lim, Math.min(lim, r)) : r);
   let ssw = 0;
   let dfw = 0;
   for (let i = 0; i < nRaw; i++) {
