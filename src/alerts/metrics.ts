@@ -30,8 +30,20 @@ export interface AlertMetricsHooks {
   onFinished(record: DeliveryRecord): void;
 }
 
-export function registerAlertMetrics(registry: Registry, source: AlertMetricsSource): AlertMetricsHooks {
+export function registerAlertMetrics(registry: Registry, source0: AlertMetricsSource): AlertMetricsHooks {
   const registers = [registry];
+  // One stats() per scrape: prom-client runs every collect() in one synchronous pass, so a
+  // snapshot cleared at the next microtask serves all five gauges (stats() walks every alert).
+  let cached: ReturnType<AlertMetricsSource['stats']> | undefined;
+  const source: AlertMetricsSource = {
+    stats() {
+      if (!cached) {
+        cached = source0.stats();
+        queueMicrotask(() => (cached = undefined));
+      }
+      return cached;
+    },
+  };
   new Gauge({
     name: 'vigil_alerts',
     help: 'Open alerts by state (silenced and inhibited are firing alerts that are suppressed).',
