@@ -76,15 +76,18 @@ export class SeriesIndex {
     private readonly source: {
       keys(): IterableIterator<string>;
       hasKey(key: string): boolean;
-      readonly size: number;
     },
   ) {}
 
   /** Brings the index up to date with the runtime; returns the sorted keys and their lower-case forms. */
   sync(): { readonly keys: readonly string[]; readonly lower: readonly string[] } {
     const added: string[] = [];
-    for (const k of this.source.keys()) if (!this.known.has(k)) added.push(k);
-    if (this.known.size + added.length !== this.source.size) {
+    let count = 0; // counted here: `size` of a tenant's view walks every key again
+    for (const k of this.source.keys()) {
+      count++;
+      if (!this.known.has(k)) added.push(k);
+    }
+    if (this.known.size + added.length !== count) {
       // Some keys were forgotten (TTL expiry, partitions revoked): drop them.
       const keep: string[] = [];
       const keepLower: string[] = [];
