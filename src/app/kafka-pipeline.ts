@@ -1379,12 +1379,16 @@ export async function startKafkaPipeline(opts: KafkaPipelineOptions): Promise<Ka
             add(q, { key, value: encodeBatchJson(list.slice(i, i + 2000)), partition: q });
         }
       } else {
-        for (const s of samples)
-          add(partitionOf(s.key), { key: s.key, value: encodeSampleJson(s), partition: partitionOf(s.key) });
+        for (const s of samples) {
+          const q = partitionOf(s.key);
+          add(q, { key: s.key, value: encodeSampleJson(s), partition: q });
+        }
       }
-      // Sends of bounded size per partition: a broker refuses a record batch above message.max.bytes.
-      const sends: OutRecord[][] = [];
-      for (const list of perPartition.values()) {
+      // Sends of bounded size per partition (a broker refuses a record batch above
+      // message.max.bytes): every partition's sends in order, partitions in parallel.
+      const byPart = new Map<number, OutRecord[][]>();
+      for (const [q, list] of perPartition) {
+        const sends: OutRecord[][] = [];
         let cur: OutRecord[] = [];
         let size = 0;
         for (const r of list) {
@@ -1398,16 +1402,9 @@ export async function startKafkaPipeline(opts: KafkaPipelineOptions): Promise<Ka
           size += n;
         }
         if (cur.length > 0) sends.push(cur);
+        if (sends.length > 0) byPart.set(q, sends);
       }
       try {
-        // Every partition's sends in order; partitions in parallel.
-        const byPart = new Map<number, OutRecord[][]>();
-        for (const s of sends) {
-          const q = s[0]?.partition ?? 0;
-          const l = byPart.get(q);
-          if (l) l.push(s);
-          else byPart.set(q, [s]);
-        }
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<never>((_, reject) => {
           timer = setTimeout(
