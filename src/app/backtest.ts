@@ -109,7 +109,8 @@ export function parseSeriesCsv(text: string): CsvRows {
   return { header, time, value, tsMs, v };
 }
 
-async function listFiles(dataDir: string): Promise<string[]> {
+/** The CSV files of `dataDir` in NAB's layout (`<category>/<file>.csv`), sorted. */
+export async function listSeriesFiles(dataDir: string): Promise<string[]> {
   const out: string[] = [];
   for (const cat of (await readdir(dataDir, { withFileTypes: true })).sort((a, b) =>
     a.name < b.name ? -1 : 1,
@@ -121,6 +122,21 @@ async function listFiles(dataDir: string): Promise<string[]> {
   return out;
 }
 
+/** Reads and parses `files` (relative to `dataDir`); `total` = their rows. */
+export async function readSeriesFiles(
+  dataDir: string,
+  files: readonly string[],
+): Promise<{ parsed: { file: string; rows: CsvRows }[]; total: number }> {
+  const parsed: { file: string; rows: CsvRows }[] = [];
+  let total = 0;
+  for (const file of files) {
+    const rows = parseSeriesCsv(await readFile(join(dataDir, file), 'utf8'));
+    parsed.push({ file, rows });
+    total += rows.time.length;
+  }
+  return { parsed, total };
+}
+
 function formatScore(s: number): string {
   if (s === 0) return '0';
   return (Math.round(s * 1e9) / 1e9).toString();
@@ -129,14 +145,8 @@ function formatScore(s: number): string {
 /** Runs the backtest (see the module comment). */
 export async function runBacktest(opts: BacktestOptions): Promise<BacktestSummary> {
   const lifecycle = opts.lifecycle ?? { forMs: 0, keepFiringForMs: 300_000 };
-  const files = opts.files ? [...opts.files] : await listFiles(opts.dataDir);
-  const parsed: { file: string; rows: CsvRows }[] = [];
-  let total = 0;
-  for (const file of files) {
-    const rows = parseSeriesCsv(await readFile(join(opts.dataDir, file), 'utf8'));
-    parsed.push({ file, rows });
-    total += rows.time.length;
-  }
+  const files = opts.files ? [...opts.files] : await listSeriesFiles(opts.dataDir);
+  const { parsed, total } = await readSeriesFiles(opts.dataDir, files);
   const bar = opts.onProgress ? undefined : createProgressBar({ title: 'backtest' });
   const progress = opts.onProgress ?? ((d: number, t: number, f: string) => bar?.update(d, t, f));
   const perFile: BacktestFileSummary[] = [];

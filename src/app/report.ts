@@ -20,7 +20,7 @@
  * bucket, anomalies always kept).
  */
 import { readFileSync } from 'node:fs';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import {
@@ -52,7 +52,7 @@ import { formatDuration, parseSeriesKey, seriesKey } from '../common/index.js';
 import { createOperatorHarness } from '../keyed-runtime/index.js';
 import { createAnomalyOperator } from '../operators/anomaly-operator.js';
 import type { DetectionConfig, SeriesDescription } from '../operators/anomaly/index.js';
-import { parseSeriesCsv } from './backtest.js';
+import { listSeriesFiles, readSeriesFiles } from './backtest.js';
 import { CONSOLE_DIR, UPLOT } from './http/console.js';
 
 export interface ReportOptions {
@@ -358,15 +358,6 @@ function offlineIntegrations(cfg: AlertingConfig): Map<string, Integration> {
 
 // ---- series pass ----------------------------------------------------------------------------
 
-async function listCsv(dataDir: string): Promise<string[]> {
-  const out: string[] = [];
-  const cats = (await readdir(dataDir, { withFileTypes: true })).filter((d) => d.isDirectory());
-  for (const cat of cats.map((c) => c.name).sort())
-    for (const f of (await readdir(join(dataDir, cat))).sort())
-      if (f.endsWith('.csv')) out.push(`${cat}/${f}`);
-  return out;
-}
-
 /** The series key a report gives a file: metric = file name without .csv, labels category and file. */
 export function reportSeriesKey(file: string): string {
   const slash = file.lastIndexOf('/');
@@ -403,14 +394,8 @@ export function thinPoints<T extends { value: number; score: number }>(
 
 /** Runs the series, replays the notifications and writes the HTML report. */
 export async function writeBacktestReport(opts: ReportOptions): Promise<ReportSummary> {
-  const files = opts.files ? [...opts.files] : await listCsv(opts.dataDir);
-  const parsed = [];
-  let total = 0;
-  for (const file of files) {
-    const rows = parseSeriesCsv(await readFile(join(opts.dataDir, file), 'utf8'));
-    parsed.push({ file, rows });
-    total += rows.time.length;
-  }
+  const files = opts.files ? [...opts.files] : await listSeriesFiles(opts.dataDir);
+  const { parsed, total } = await readSeriesFiles(opts.dataDir, files);
   const policy = createDetectionPolicy(opts.alerting, opts.detection.threshold, opts.lifecycle ?? {});
   const chunk = Math.max(16, Math.min(512, Math.floor(opts.detection.raw_history / 2)));
   const maxPoints = opts.maxChartPoints ?? 4000;

@@ -5,7 +5,7 @@
  * logging, no other src/ modules (src/common excepted).
  */
 export type { Series, DetectorResult } from './types.js';
-export { median, robustStats, twoSidedTail, tailToScore } from './robust-zscore.js';
+export { twoSidedTail, tailToScore } from './robust-zscore.js';
 export {
   erfc,
   normalCdf,

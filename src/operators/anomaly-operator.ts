@@ -144,6 +144,8 @@ const HEADER = 56;
 
 /** The operator's identity in checkpoints and state snapshots (a state of another version is refused). */
 export const ANOMALY_OPERATOR = { name: 'anomaly', stateVersion: FORMAT } as const;
+// Encoded stage bytes index this list: keep the order ('zscore', the first detector's stage, is
+// retired but keeps its index).
 const STAGES = [
   'warmup',
   'normal',

@@ -52,7 +52,6 @@ export type Stage =
   | 'level_shift'
   | 'range'
   | 'suppressed'
-  | 'zscore'
   | 'ignored';
 
 /** The result of scoring one sample. The engine fills a caller-owned object (no allocation per sample). */
