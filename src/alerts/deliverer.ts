@@ -220,7 +220,7 @@ export class Deliverer {
     const t1 = this.o.now();
     const type = entry.integrationType;
     const log = this.o.logger.child({ receiver: entry.receiver, integration: entry.integration });
-    const attemptCount = entry.attemptCount ?? entry.attempts.length;
+    const attemptCount = entry.attemptCount;
     const record: AttemptRecord = error
       ? {
           at: t0,
@@ -297,7 +297,7 @@ export class Deliverer {
       finishedAt: at,
       status,
       ...(failureReason ? { failureReason } : {}),
-      attemptCount: entry.attemptCount ?? entry.attempts.length,
+      attemptCount: entry.attemptCount,
       attempts: entry.attempts,
     });
   }

@@ -849,7 +849,7 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
           status,
           createdAt: iso(e.createdAt),
           nextAttemptAt: iso(e.nextAttemptAt),
-          attemptCount: e.attemptCount ?? e.attempts.length,
+          attemptCount: e.attemptCount,
           alerts: e.alerts.map(notifiedView),
           attempts: e.attempts.map(attemptView),
         });

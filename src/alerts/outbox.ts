@@ -65,8 +65,8 @@ export interface OutboxEntry {
   readonly payload: NotificationPayload;
   /** The first and latest attempts (at most 50 kept). */
   attempts: AttemptRecord[];
-  /** Attempts made so far (all of them). */
-  attemptCount?: number;
+  /** Attempts made so far (all of them; files from before this field get `attempts.length` on load). */
+  attemptCount: number;
   /** Earliest time of the next attempt (epoch ms). */
   nextAttemptAt: number;
 }
@@ -95,6 +95,7 @@ export class Outbox {
         const e = (await readJsonFile(path)) as OutboxEntry | undefined;
         if (!e || typeof e.id !== 'string' || typeof e.seq !== 'number' || !e.payload)
           throw new Error('missing fields');
+        e.attemptCount ??= e.attempts.length;
         entries.push(e);
         this.ids.add(e.id);
         this.maxSeq = Math.max(this.maxSeq, e.seq);
