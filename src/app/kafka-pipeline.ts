@@ -46,6 +46,7 @@ import {
   checkKafkaIngestConfig,
   createKafkaClient,
   deadLetterRecord,
+  truncateDeadLetter,
   deadLetterTopicOf,
   createKafkaDecoder,
   decodePointer,
@@ -826,19 +827,9 @@ export async function startKafkaPipeline(opts: KafkaPipelineOptions): Promise<Ka
         await producer.send(dlqTopic, records);
       } catch (err) {
         // A message above the dead-letter topic's size limit is kept as its first 64 KiB.
-        const big = records.some((r) => r.value !== null && r.value.length > 64 * 1024);
-        if (!big) throw err;
-        await producer.send(
-          dlqTopic,
-          records.map((r) => ({
-            ...r,
-            value:
-              r.value !== null && r.value.length > 64 * 1024
-                ? Buffer.from(r.value).subarray(0, 64 * 1024)
-                : r.value,
-            headers: { ...r.headers, 'vigil-truncated-from': String(r.value?.length ?? 0) },
-          })),
-        );
+        const cut = records.map(truncateDeadLetter);
+        if (cut.every((r, i) => r === records[i])) throw err;
+        await producer.send(dlqTopic, cut);
       }
     });
     dlqChains.set(

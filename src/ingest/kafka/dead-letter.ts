@@ -64,13 +64,26 @@ export function deadLetterRecord(
   headers[DLQ_HEADERS.topic] = src.topic;
   headers[DLQ_HEADERS.partition] = String(src.partition);
   headers[DLQ_HEADERS.offset] = src.record.offset;
-  let value: string | Buffer | null = src.record.value;
   if (item) {
     headers[DLQ_HEADERS.item] = String(item.index);
-    value = item.json;
-  } else if (truncate && value && value.length > TRUNCATE_BYTES) {
-    headers[DLQ_HEADERS.truncated] = String(value.length);
-    value = value.subarray(0, TRUNCATE_BYTES);
+    return { key: src.record.key, value: item.json, partition, headers };
   }
-  return { key: src.record.key, value, partition, headers };
+  const record: OutRecord = { key: src.record.key, value: src.record.value, partition, headers };
+  return truncate ? truncateDeadLetter(record) : record;
+}
+
+/**
+ * A dead letter whose value is above 64 KiB keeps its first 64 KiB, with the original size in
+ * the `vigil-truncated-from` header (a dead-letter topic refuses what its source accepted when
+ * its message size limit is smaller). Others are returned as they are.
+ */
+export function truncateDeadLetter(r: OutRecord): OutRecord {
+  if (r.value === null) return r;
+  const bytes = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+  if (bytes.length <= TRUNCATE_BYTES) return r;
+  return {
+    ...r,
+    value: bytes.subarray(0, TRUNCATE_BYTES),
+    headers: { ...r.headers, [DLQ_HEADERS.truncated]: String(bytes.length) },
+  };
 }

@@ -62,5 +62,5 @@ export {
   type PartitionManifest,
   type SnapshotMeta,
 } from './state-store.js';
-export { deadLetterRecord, DLQ_HEADERS, type DeadLetterSource } from './dead-letter.js';
+export { deadLetterRecord, truncateDeadLetter, DLQ_HEADERS, type DeadLetterSource } from './dead-letter.js';
 export { KafkaIngestError, type KafkaIngestErrorCode } from './errors.js';
