@@ -31,6 +31,7 @@ import {
   type SilenceBody,
   type SilenceState,
 } from '../../alerts/index.js';
+import { errorBody, labelMap } from './schemas.js';
 
 export interface AlertsApiDeps {
   readonly dispatcher: AlertDispatcher;
@@ -50,7 +51,6 @@ function filterOf(raw: string | readonly string[] | undefined): MatcherSpec[] {
   }
 }
 
-const labelMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 const isoTime = { type: 'string', format: 'date-time' } as const;
 const filterParam = {
   type: 'array',
@@ -66,12 +66,6 @@ const apiMatcher = {
     value: { type: 'string' },
     isRegex: { type: 'boolean' },
     isEqual: { type: 'boolean', default: true },
-  },
-} as const;
-const errorBody = {
-  type: 'object',
-  properties: {
-    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
   },
 } as const;
 

@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorBody } from './schemas.js';
 
 /** The console's source folder (served as is). */
 export const CONSOLE_DIR = fileURLToPath(new URL('../../../../src/app/console/', import.meta.url));
@@ -135,12 +136,7 @@ const fileSchema = {
   response: {
     200: { type: 'string', description: 'the file' },
     304: { type: 'null', description: 'not modified (If-None-Match)' },
-    404: {
-      type: 'object',
-      properties: {
-        error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
-      },
-    },
+    404: errorBody,
   },
 };
 

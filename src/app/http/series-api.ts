@@ -26,6 +26,7 @@ import { alertLabels, fingerprint, type AlertDispatcher, type AlertEvent } from 
 import { formatDuration, parseSeriesKey } from '../../common/index.js';
 import type { KeyedRuntime } from '../../keyed-runtime/index.js';
 import type { AnomalyOutput, SeriesStatus } from '../../operators/anomaly-operator.js';
+import { errorBody, labelMap } from './schemas.js';
 
 /** What the console shows per series. */
 export type SeriesState = 'firing' | 'silenced' | 'pending' | 'normal';
@@ -138,14 +139,7 @@ function stateOf(a: SeriesAlert | undefined): SeriesState {
   return a.silencedBy.length > 0 ? 'silenced' : 'firing';
 }
 
-const labelMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 const nullableNumber = { type: ['number', 'null'] } as const;
-const errorBody = {
-  type: 'object',
-  properties: {
-    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
-  },
-} as const;
 const alertSchema = {
   type: ['object', 'null'],
   description: 'The open alert of the series, or null',
