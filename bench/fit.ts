@@ -96,7 +96,7 @@ for (let r = 0; r < 15; r++) {
 }
 const prophetMs = median(prophetTimes.slice(3));
 
-const stateBytes = st.f.buffer.byteLength;
+const stateBytes = st.b.byteOffset + st.b.byteLength - st.f.byteOffset; // its region of the slab
 const encodedBytes = engine.encode(st).byteLength;
 const cadence = st.f[13]!;
 console.log(

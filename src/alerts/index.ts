@@ -11,6 +11,8 @@ export {
   stepLifecycle,
   newLifecycleState,
   encodeLifecycle,
+  encodeLifecycleInto,
+  lifecycleByteLength,
   decodeLifecycle,
   alertLabels,
   fingerprint,

@@ -251,21 +251,32 @@ const FIXED = 40;
  * lastTransitionTs; then one f64 per transition. 40 + 8·n bytes.
  */
 export function encodeLifecycle(s: LifecycleState): Uint8Array {
+  const bytes = new Uint8Array(lifecycleByteLength(s));
+  encodeLifecycleInto(s, bytes, 0);
+  return bytes;
+}
+
+/** Length of {@link encodeLifecycle}'s output, bytes. */
+export function lifecycleByteLength(s: LifecycleState): number {
+  return FIXED + 8 * Math.min(s.transitions.length, 255);
+}
+
+/** Writes {@link encodeLifecycle}'s output at `out[offset…offset + lifecycleByteLength(s))`. */
+export function encodeLifecycleInto(s: LifecycleState, out: Uint8Array, offset: number): void {
   const n = Math.min(s.transitions.length, 255);
-  const bytes = new Uint8Array(FIXED + 8 * n);
-  const dv = new DataView(bytes.buffer);
+  const dv = new DataView(out.buffer, out.byteOffset + offset, FIXED + 8 * n);
   dv.setUint8(0, 1);
   dv.setUint8(1, STATES.indexOf(s.state));
   dv.setUint8(2, EMITTED.indexOf(s.emitted));
   dv.setUint8(3, s.flapping ? 1 : 0);
   dv.setUint8(4, n);
+  for (let i = 5; i < 8; i++) dv.setUint8(i, 0);
   dv.setFloat64(8, s.startsAt, true);
   dv.setFloat64(16, s.lastAnomalousTs, true);
   dv.setFloat64(24, s.emittedStartsAt, true);
   dv.setFloat64(32, s.lastTransitionTs, true);
   const first = s.transitions.length - n;
   for (let i = 0; i < n; i++) dv.setFloat64(FIXED + 8 * i, s.transitions[first + i] as number, true);
-  return bytes;
 }
 
 /** Decodes {@link encodeLifecycle}'s output. Throws RangeError on an unknown format. */

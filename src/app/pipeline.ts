@@ -46,8 +46,11 @@ import type { VigilMetrics } from './metrics.js';
 const OPERATOR_MODULE = new URL('../operators/anomaly-operator.js', import.meta.url).href;
 const OPERATOR_NAME = ANOMALY_OPERATOR.name;
 const OPERATOR_STATE_VERSION = ANOMALY_OPERATOR.stateVersion;
-/** Key groups snapshotted per step of a checkpoint (bounds the memory a checkpoint needs). */
-const SNAPSHOT_CHUNK_GROUPS = 8;
+/**
+ * Key groups snapshotted per step of a checkpoint: bounds the memory a checkpoint needs (each
+ * worker's snapshot buffer holds one step; at 1M series and 128 key groups, ~120 MB per group).
+ */
+const SNAPSHOT_CHUNK_GROUPS = 1;
 
 export interface PipelineOptions {
   readonly config: VigilConfig;
@@ -144,7 +147,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       let done = 0;
       opts.onProgress?.('restore', 0, meta.keys);
       const groups = function* (r: CheckpointReader): Generator<[number, Uint8Array]> {
-        for (const g of r.read()) {
+        for (const g of r.read(undefined, true)) {
           yield [g.kg, g.bytes];
           done += Math.max(0, g.keys);
           opts.onProgress?.('restore', done, meta.keys);
@@ -259,7 +262,8 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
           const r = reader;
           await runtime.restore(
             (function* () {
-              for (const g of r.read((kg) => wanted.has(kg))) yield [g.kg, g.bytes] as [number, Uint8Array];
+              for (const g of r.read((kg) => wanted.has(kg), true))
+                yield [g.kg, g.bytes] as [number, Uint8Array];
             })(),
           );
           lsn = reader.meta.walLsn;
@@ -307,8 +311,8 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
             (_, i) => first + i,
           );
           const walLsn = wal.appendLsn;
-          const groups = await runtime.snapshot(chunk);
-          for (const [kg, g] of groups) await writer.addGroup(kg, g.bytes, g.keys, walLsn);
+          const w = writer;
+          await runtime.snapshotEach(chunk, (kg, bytes, keys) => w.addGroup(kg, bytes, keys, walLsn));
         }
         const bytes = await writer.finish({
           id,

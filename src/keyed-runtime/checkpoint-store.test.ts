@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   listCheckpoints,
+  openCheckpoint,
   openCheckpointWriter,
   pruneCheckpoints,
   readCheckpoint,
@@ -86,4 +87,29 @@ test('a damaged checkpoint is reported with the file and the reason', async () =
   assert.throws(() => readCheckpoint(dir, 7), /bad magic/);
   writeFileSync(file, bytes.subarray(0, bytes.length - 3));
   assert.throws(() => readCheckpoint(dir, 7), /no end marker/);
+});
+
+test('reading with a reused buffer yields the same groups, each valid until the next is read', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-ckpt-'));
+  const groups = new Map([
+    [0, { bytes: new Uint8Array(1000).fill(1), keys: 1 }],
+    [1, { bytes: new Uint8Array(3000).fill(2), keys: 2 }],
+    [2, { bytes: new Uint8Array(10).fill(3), keys: 1 }],
+  ]);
+  // A shared buffer's view, as snapshots hand them to the writer.
+  const shared = new Uint8Array(new SharedArrayBuffer(500)).fill(4);
+  const w = await openCheckpointWriter(dir, 5);
+  for (const [kg, g] of groups) await w.addGroup(kg, g.bytes, g.keys, 0);
+  await w.addGroup(3, shared, 1, 0);
+  await w.finish(meta(5));
+  const r = openCheckpoint(dir, 5);
+  const seen: number[][] = [];
+  for (const g of r.read(undefined, true)) seen.push([g.kg, g.bytes.length, ...new Set(g.bytes)]);
+  r.close();
+  assert.deepEqual(seen, [
+    [0, 1000, 1],
+    [1, 3000, 2],
+    [2, 10, 3],
+    [3, 500, 4],
+  ]);
 });

@@ -47,6 +47,7 @@ export class KeyedStore<O, S> {
     // One context object, re-pointed at each call's entry (valid only during that call).
     const cur = (): Entry<S> => this.cur();
     const timed = this.timed;
+    const release = (st: S): void => this.operator.release?.(st);
     this.ctx = {
       get key() {
         return cur().key;
@@ -58,7 +59,9 @@ export class KeyedStore<O, S> {
         return cur().state;
       },
       setState(next) {
-        cur().state = next;
+        const e = cur();
+        if (e.state !== undefined && e.state !== next) release(e.state);
+        e.state = next;
       },
       setTimer(atMs) {
         const e = cur();
@@ -79,7 +82,10 @@ export class KeyedStore<O, S> {
 
   /** Registers a key under a worker-local id (idempotent). */
   addKey(id: number, key: string, keyGroup: number, lastTs = -Infinity, lastValue = NaN, state?: S): void {
-    if (this.entries.has(id)) return;
+    if (this.entries.has(id)) {
+      if (state !== undefined) this.operator.release?.(state);
+      return;
+    }
     this.entries.set(id, {
       id,
       key,
@@ -198,24 +204,68 @@ export class KeyedStore<O, S> {
    * A key whose state is undefined is written with stateLen 0xffffffff.
    */
   encodeKeyGroup(keyGroup: number): { bytes: Uint8Array; keys: number } {
-    const entries: KeyGroupEntry[] = [];
+    const bytes = new Uint8Array(this.keyGroupByteLength(keyGroup));
+    return { bytes, keys: this.encodeKeyGroupInto(keyGroup, bytes, 0) };
+  }
+
+  /** Length of {@link encodeKeyGroup}'s bytes for `keyGroup` now. */
+  keyGroupByteLength(keyGroup: number): number {
+    const codec = this.operator.codec;
+    let size = 8;
     for (const id of this.byGroup.get(keyGroup) ?? []) {
       const e = this.entries.get(id);
       if (!e) continue;
-      entries.push({
-        key: e.key,
-        lastTs: e.lastTs,
-        lastValue: e.lastValue,
-        state: e.state === undefined ? undefined : this.operator.codec.encode(e.state),
-      });
+      size += 4 + Buffer.byteLength(e.key, 'utf8') + 20;
+      if (e.state !== undefined)
+        size += codec.byteLength ? codec.byteLength(e.state) : codec.encode(e.state).length;
     }
-    return { bytes: encodeKeyGroupEntries(entries), keys: entries.length };
+    return size;
+  }
+
+  /**
+   * Writes {@link encodeKeyGroup}'s bytes at `out[offset…offset + keyGroupByteLength(keyGroup))`
+   * (a snapshot writes every group of a chunk into one reused buffer); returns the keys written.
+   */
+  encodeKeyGroupInto(keyGroup: number, out: Uint8Array, offset: number): number {
+    const codec = this.operator.codec;
+    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    let o = offset + 8;
+    let keys = 0;
+    for (const id of this.byGroup.get(keyGroup) ?? []) {
+      const e = this.entries.get(id);
+      if (!e) continue;
+      const { written } = encoder.encodeInto(e.key, out.subarray(o + 4));
+      dv.setUint32(o, written, true);
+      o += 4 + written;
+      dv.setFloat64(o, e.lastTs, true);
+      dv.setFloat64(o + 8, e.lastValue, true);
+      o += 20;
+      if (e.state === undefined) {
+        dv.setUint32(o - 4, 0xffffffff, true);
+      } else if (codec.byteLength && codec.encodeInto) {
+        const n = codec.byteLength(e.state);
+        dv.setUint32(o - 4, n, true);
+        codec.encodeInto(e.state, out, o);
+        o += n;
+      } else {
+        const bytes = codec.encode(e.state);
+        dv.setUint32(o - 4, bytes.length, true);
+        out.set(bytes, o);
+        o += bytes.length;
+      }
+      keys++;
+    }
+    dv.setUint32(offset, KEY_GROUP_FORMAT, true);
+    dv.setUint32(offset + 4, keys, true);
+    return keys;
   }
 
   /** Forgets every key of the given key groups (their partition moved elsewhere). */
   dropKeyGroups(keyGroups: readonly number[]): void {
     for (const g of keyGroups) {
       for (const id of this.byGroup.get(g) ?? []) {
+        const e = this.entries.get(id);
+        if (e?.state !== undefined) this.operator.release?.(e.state);
         this.entries.delete(id);
         this.timed.delete(id);
       }
@@ -228,6 +278,7 @@ export class KeyedStore<O, S> {
     const gone: string[] = [];
     for (const [id, e] of this.entries) {
       if (e.lastSeenMs >= olderThanMs) continue;
+      if (e.state !== undefined) this.operator.release?.(e.state);
       this.entries.delete(id);
       this.timed.delete(id);
       this.byGroup.get(e.keyGroup)?.delete(id);

@@ -38,7 +38,13 @@ export type ToWorker =
       readonly offsets: Uint32Array;
       readonly states: Uint8Array;
     }
-  | { readonly t: 'snapshot'; readonly seq: number; readonly keyGroups: readonly number[] | undefined }
+  | {
+      readonly t: 'snapshot';
+      readonly seq: number;
+      readonly keyGroups: readonly number[] | undefined;
+      /** Where to write the groups if they fit (reused across snapshots); else the worker allocates. */
+      readonly into: SharedArrayBuffer | undefined;
+    }
   | { readonly t: 'drop'; readonly seq: number; readonly keyGroups: readonly number[] }
   | { readonly t: 'query'; readonly seq: number; readonly id: number; readonly query: unknown }
   | { readonly t: 'queryAll'; readonly seq: number; readonly query: unknown; readonly limit: number }
@@ -74,10 +80,13 @@ export type FromWorker =
   | {
       readonly t: 'snapshot';
       readonly seq: number;
-      /** One encoded blob per key group the worker holds state for. */
+      /** The buffer holding the groups: the `into` buffer, or a bigger one when they did not fit. */
+      readonly buffer: SharedArrayBuffer;
+      /** One encoded blob per key group (requested, or held when none were named): buffer[offset, offset + length). */
       readonly groups: readonly {
         readonly keyGroup: number;
-        readonly bytes: Uint8Array;
+        readonly offset: number;
+        readonly length: number;
         readonly keys: number;
       }[];
     }

@@ -29,6 +29,14 @@ export interface KeyedContext<S> {
 export interface StateCodec<S> {
   encode(state: S): Uint8Array;
   decode(bytes: Uint8Array): S;
+  /**
+   * Optional, with `encodeInto`: the exact length of `encode(state)`, bytes. Snapshots then write
+   * each state straight into the key group's buffer (no buffer per key: at a million keys that
+   * allocation churn dominated the checkpoint, bench:memory).
+   */
+  byteLength?(state: S): number;
+  /** Writes `encode(state)` at `out[offset…offset + byteLength(state))`. */
+  encodeInto?(state: S, out: Uint8Array, offset: number): void;
 }
 
 /**
@@ -45,6 +53,11 @@ export interface KeyedOperator<O, S, Q = unknown, R = unknown> {
   process(tsMs: number, value: number, ctx: KeyedContext<S>, emit: (out: O) => void): void;
   /** A timer set with `ctx.setTimer` fired; `nowMs` is the processing time. */
   onTimer?(nowMs: number, ctx: KeyedContext<S>, emit: (out: O) => void): void;
+  /**
+   * The store forgot a key (TTL expiry, its key group dropped) or its state was replaced: the
+   * operator may reuse the state's memory. Called once per state; the state is not used after.
+   */
+  release?(state: S): void;
   /** Answers a read-only question about one key (console, API). Must not change state. */
   query?(query: Q, ctx: KeyedContext<S>): R;
   /**

@@ -81,11 +81,23 @@ function handle(msg: ToWorker): void {
       return;
     }
     case 'snapshot': {
-      const groups = (msg.keyGroups ?? s.keyGroups()).map((g) => ({ keyGroup: g, ...s.encodeKeyGroup(g) }));
-      send(
-        { t: 'snapshot', seq: msg.seq, groups },
-        groups.map((g) => g.bytes.buffer as ArrayBuffer),
-      );
+      const kgs = msg.keyGroups ?? s.keyGroups();
+      const lengths = kgs.map((g) => s.keyGroupByteLength(g));
+      const total = lengths.reduce((a, b) => a + b, 0);
+      const buffer =
+        msg.into && msg.into.byteLength >= total
+          ? msg.into
+          : new SharedArrayBuffer(Math.max(total, 2 * (msg.into?.byteLength ?? 0)));
+      const out = new Uint8Array(buffer);
+      let offset = 0;
+      const groups = kgs.map((g, i) => {
+        const length = lengths[i] as number;
+        const keys = s.encodeKeyGroupInto(g, out, offset);
+        const at = offset;
+        offset += length;
+        return { keyGroup: g, offset: at, length, keys };
+      });
+      send({ t: 'snapshot', seq: msg.seq, buffer, groups });
       return;
     }
     case 'drop':

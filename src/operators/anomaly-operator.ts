@@ -19,9 +19,10 @@ import {
   configSilences,
   createDetectionPolicy,
   decodeLifecycle,
-  encodeLifecycle,
+  encodeLifecycleInto,
   fingerprint,
   isSilencesBroadcast,
+  lifecycleByteLength,
   newLifecycleState,
   normalizeSilences,
   SilenceIndex,
@@ -261,49 +262,58 @@ export function createAnomalyOperator(opts: AnomalyOperatorOptions) {
     };
   }
 
+  const stateLength = (s: SeriesState<E>): number =>
+    HEADER + lifecycleByteLength(s.life) + engine.encodedLength(s.engine);
+  function encodeInto(s: SeriesState<E>, out: Uint8Array, offset: number): void {
+    const lifeLength = lifecycleByteLength(s.life);
+    const dv = new DataView(out.buffer, out.byteOffset + offset, HEADER);
+    dv.setUint8(0, FORMAT);
+    const stage = STAGES.indexOf(s.stage);
+    dv.setUint8(1, stage < 0 ? 255 : stage);
+    dv.setUint16(2, lifeLength, true);
+    dv.setFloat32(4, s.lastScore, true);
+    dv.setFloat64(8, s.lastTs, true);
+    dv.setFloat64(16, s.actual, true);
+    dv.setFloat64(24, s.expected, true);
+    dv.setFloat64(32, s.lower, true);
+    dv.setFloat64(40, s.upper, true);
+    dv.setFloat64(48, s.samples, true);
+    encodeLifecycleInto(s.life, out, offset + HEADER);
+    engine.encodeInto(s.engine, out, offset + HEADER + lifeLength);
+  }
+
   const operator: KeyedOperator<AnomalyOutput, SeriesState<E>, AnomalyQuery, unknown> = {
     name: ANOMALY_OPERATOR.name,
     stateVersion: ANOMALY_OPERATOR.stateVersion,
     codec: {
       encode(s) {
-        const life = encodeLifecycle(s.life);
-        const e = engine.encode(s.engine);
-        const bytes = new Uint8Array(HEADER + life.length + e.length);
-        const dv = new DataView(bytes.buffer);
-        dv.setUint8(0, FORMAT);
-        const stage = STAGES.indexOf(s.stage);
-        dv.setUint8(1, stage < 0 ? 255 : stage);
-        dv.setUint16(2, life.length, true);
-        dv.setFloat32(4, s.lastScore, true);
-        dv.setFloat64(8, s.lastTs, true);
-        dv.setFloat64(16, s.actual, true);
-        dv.setFloat64(24, s.expected, true);
-        dv.setFloat64(32, s.lower, true);
-        dv.setFloat64(40, s.upper, true);
-        dv.setFloat64(48, s.samples, true);
-        bytes.set(life, HEADER);
-        bytes.set(e, HEADER + life.length);
+        const bytes = new Uint8Array(stateLength(s));
+        encodeInto(s, bytes, 0);
         return bytes;
       },
+      byteLength: stateLength,
+      encodeInto,
       decode(bytes) {
         const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         if (dv.getUint8(0) !== FORMAT) throw new RangeError(`unknown anomaly state format ${dv.getUint8(0)}`);
         const lifeLength = dv.getUint16(2, true);
-        return newSeriesState(
-          engine.decode(bytes.subarray(HEADER + lifeLength)),
-          decodeLifecycle(bytes.subarray(HEADER, HEADER + lifeLength)),
-          {
-            lastScore: dv.getFloat32(4, true),
-            lastTs: dv.getFloat64(8, true),
-            actual: dv.getFloat64(16, true),
-            expected: dv.getFloat64(24, true),
-            lower: dv.getFloat64(32, true),
-            upper: dv.getFloat64(40, true),
-            samples: dv.getFloat64(48, true),
-            stage: STAGES[dv.getUint8(1)] ?? 'unknown',
-          },
-        );
+        // The lifecycle first: the engine state takes pool memory, kept only if nothing throws after.
+        const life = decodeLifecycle(bytes.subarray(HEADER, HEADER + lifeLength));
+        return newSeriesState(engine.decode(bytes.subarray(HEADER + lifeLength)), life, {
+          lastScore: dv.getFloat32(4, true),
+          lastTs: dv.getFloat64(8, true),
+          actual: dv.getFloat64(16, true),
+          expected: dv.getFloat64(24, true),
+          lower: dv.getFloat64(32, true),
+          upper: dv.getFloat64(40, true),
+          samples: dv.getFloat64(48, true),
+          stage: STAGES[dv.getUint8(1)] ?? 'unknown',
+        });
       },
+    },
+
+    release(s) {
+      engine.release(s.engine);
     },
 
     process(tsMs, value, ctx, emit) {

@@ -120,6 +120,29 @@ describe('anomaly operator with the detection engine', () => {
     assert.equal(events[0]?.output.event.status, 'firing');
   });
 
+  test('the state codec writes in place exactly what encode returns (snapshots use encodeInto)', () => {
+    const operator = createAnomalyOperator({
+      detection: defaultDetectionConfig(),
+      lifecycle: { forMs: 0, keepFiringForMs: 300_000 },
+    });
+    const h = createOperatorHarness(operator);
+    feed(h, 0, 1500);
+    const spike = feed(h, 1500, 1510, (i, v) => (i === 1500 ? v + 60 : v));
+    assert.ok(
+      spike.events.some((e) => e.output.event.status === 'resolved'),
+      'the lifecycle moved',
+    );
+    const state = h.state(KEY)!;
+    const bytes = operator.codec.encode(state);
+    const codec = operator.codec;
+    assert.ok('byteLength' in codec && 'encodeInto' in codec);
+    assert.equal(codec.byteLength?.(state), bytes.length);
+    const out = new Uint8Array(bytes.length + 5).fill(0xff);
+    codec.encodeInto?.(state, out, 3);
+    assert.deepEqual(out.subarray(3, 3 + bytes.length), bytes);
+    assert.deepEqual([out[2], out[3 + bytes.length]], [0xff, 0xff]);
+  });
+
   test('duplicate and out-of-order samples are dropped before the engine; state survives a checkpoint round trip', () => {
     const h = harness();
     feed(h, 0, 800);

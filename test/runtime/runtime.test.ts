@@ -157,6 +157,35 @@ describe('keyed runtime (real worker threads)', () => {
     await b.rt.close();
   });
 
+  test('snapshotEach hands out the bytes snapshot returns, group by group, also when two run at once', async () => {
+    const a = start(2);
+    await a.rt.ready;
+    const keys = Array.from({ length: 500 }, (_, i) => `series_${i}`);
+    for (let t = 1; t <= 3; t++) a.rt.offer(keys.map((key, i) => ({ key, ts: t * 1000, value: i })));
+    const whole = await a.rt.snapshot();
+    const collect = async (): Promise<Map<number, { bytes: Uint8Array; keys: number }>> => {
+      const out = new Map<number, { bytes: Uint8Array; keys: number }>();
+      await a.rt.snapshotEach(undefined, async (kg, bytes, n) => {
+        await new Promise((r) => setTimeout(r, 1)); // the view stays valid while `each` runs
+        out.set(kg, { bytes: Uint8Array.from(bytes), keys: n });
+      });
+      return out;
+    };
+    // Twice in a row (the second reuses the workers' buffers), then two at once (one of them
+    // gets fresh buffers), and a chosen subset.
+    const runs = [await collect(), await collect(), ...(await Promise.all([collect(), collect()]))];
+    for (const r of runs) assert.deepEqual(r, whole);
+    const some = new Map<number, Uint8Array>();
+    const chosen = [...whole.keys()].slice(0, 3);
+    await a.rt.snapshotEach(chosen, (kg, bytes) => {
+      some.set(kg, Uint8Array.from(bytes));
+      return Promise.resolve();
+    });
+    assert.deepEqual([...some.keys()].sort(), [...chosen].sort());
+    for (const kg of chosen) assert.deepEqual(some.get(kg), whole.get(kg)?.bytes);
+    await a.rt.close();
+  });
+
   test('an operator error skips that sample, is reported with its key, and others go on', async () => {
     const { rt, outputs, errors } = start(2);
     await rt.ready;

@@ -219,7 +219,9 @@ describe('engine: cold start', () => {
 describe('engine: state', () => {
   test('at the defaults the state is ≤ 16 KB in memory and encoded, whatever the history fill', () => {
     const { engine, st } = run(daily(6000));
-    assert.ok(st.f.buffer.byteLength <= 16 * 1024, `${st.f.buffer.byteLength}`);
+    // The state's region of its slab: from the f64 header to the end of the score bytes.
+    const inMemory = st.b.byteOffset + st.b.byteLength - st.f.byteOffset;
+    assert.ok(inMemory <= 16 * 1024, `${inMemory}`);
     assert.ok(engine.encode(st).byteLength <= 16 * 1024);
     assert.equal(engine.encode(engine.create()).byteLength, engine.encode(st).byteLength);
   });
@@ -259,6 +261,34 @@ describe('engine: state', () => {
     );
   });
 
+  test('states share slabs; released memory is reused, and what is created or decoded there equals a fresh state', () => {
+    const config = defaultDetectionConfig();
+    const fresh = createAnomalyEngine(config);
+    const { engine, st } = run(daily(3000), config);
+    const trained = engine.encode(st);
+    // Created states are carved from the same slab, one after the other.
+    const next = engine.create();
+    assert.equal(next.f.buffer, st.f.buffer);
+    assert.equal(next.f.byteOffset, st.f.byteOffset + layoutOf(config).bytes);
+    // Released memory (full of a trained series' bytes) is what the next state gets.
+    engine.release(st);
+    const reused = engine.create();
+    assert.equal(reused.f.buffer, st.f.buffer);
+    assert.equal(reused.f.byteOffset, st.f.byteOffset);
+    assert.ok(sameBytes(engine.encode(reused), fresh.encode(fresh.create())));
+    // Decoding into reused memory: bit-identical, for the current and the version 1 encoding.
+    engine.release(reused);
+    const decoded = engine.decode(trained);
+    assert.equal(decoded.f.byteOffset, st.f.byteOffset);
+    assert.ok(sameBytes(engine.encode(decoded), trained));
+    // encodeInto writes exactly encode's bytes at an offset of a dirty buffer.
+    const out = new Uint8Array(engine.encodedLength(decoded) + 11).fill(0xa5);
+    engine.encodeInto(decoded, out, 7);
+    assert.ok(sameBytes(out.subarray(7, 7 + trained.length), trained));
+    assert.equal(out[6], 0xa5);
+    assert.equal(out[7 + trained.length], 0xa5);
+  });
+
   test('decode refuses other versions and layouts with DETECTION_STATE_INCOMPATIBLE', () => {
     const engine = createAnomalyEngine(defaultDetectionConfig());
     const bytes = engine.encode(engine.create());
@@ -293,6 +323,10 @@ describe('engine: state', () => {
     v1.set(v2.subarray(24, 24 + 8 * OOS_N), 24);
     v1.set(v2.subarray(24 + 8 * (OOS_N + 3), 24 + 8 * l.headerSlots), 24 + 8 * OOS_N);
     v1.set(v2.subarray(24 + 8 * l.headerSlots, 24 + 8 * l.headerSlots + tail), 24 + 8 * hs1);
+    assert.ok(sameBytes(engine.encode(engine.decode(v1)), v2));
+    // The same into memory a trained state was released from (no byte of it may survive).
+    const dirty = engine.decode(engine.encode(st));
+    engine.release(dirty);
     assert.ok(sameBytes(engine.encode(engine.decode(v1)), v2));
   });
 

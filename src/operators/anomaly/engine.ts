@@ -40,7 +40,16 @@ import { durationMs } from '../../common/index.js';
 import type { DetectionConfig } from './config.js';
 import { LEVEL_CLAMP, arFactor, binOf, newScratch, rawPos, refit, scaleAt } from './refit.js';
 import * as S from './state.js';
-import { createState, decodeState, encodeState, layoutOf, type EngineState } from './state.js';
+import {
+  StatePool,
+  createState,
+  decodeState,
+  encodeState,
+  encodeStateInto,
+  encodedStateLength,
+  layoutOf,
+  type EngineState,
+} from './state.js';
 
 /** Which stage decided a sample's score. */
 export type Stage =
@@ -106,7 +115,16 @@ export interface AnomalyEngine<S> {
   process(state: S, tsMs: number, value: number, train: boolean, out: ScoreOutput): void;
   /** Versioned binary form; `decode(encode(s))` is bit-identical. Throws DetectionStateError (code DETECTION_STATE_INCOMPATIBLE). */
   encode(state: S): Uint8Array;
+  /** Length of `encode(state)`, bytes. */
+  encodedLength(state: S): number;
+  /** Writes `encode(state)` at `out[offset…offset + encodedLength(state))`, without an allocation. */
+  encodeInto(state: S, out: Uint8Array, offset: number): void;
   decode(bytes: Uint8Array): S;
+  /**
+   * Gives a state's memory back for reuse by the next `create` or `decode` (states live in slabs,
+   * see StatePool). The state must not be used afterwards.
+   */
+  release(state: S): void;
   describe(state: S, maxPoints: number): SeriesDescription;
 }
 
@@ -161,6 +179,7 @@ export function createAnomalyEngine(
   const probe = diagnostics.probe;
   const c = config;
   const l = layoutOf(c);
+  const pool = new StatePool(l);
   const sc = newScratch(l, c);
   const threshold = c.threshold;
   const suppressMs = durationMs(c.suppress_for);
@@ -295,7 +314,7 @@ export function createAnomalyEngine(
 
   const engine: AnomalyEngine<EngineState> = {
     bandCoverage: c.band_coverage,
-    create: () => createState(l),
+    create: () => createState(l, pool),
 
     process(st, tsMs, value, train, out) {
       const { f, s } = st;
@@ -531,7 +550,10 @@ export function createAnomalyEngine(
     },
 
     encode: (st) => encodeState(st, l),
-    decode: (bytes) => decodeState(bytes, l),
+    encodedLength: () => encodedStateLength(l),
+    encodeInto: (st, out, offset) => encodeStateInto(st, l, out, offset),
+    decode: (bytes) => decodeState(bytes, l, pool),
+    release: (st) => pool.release(st),
 
     /**
      * Recent raw points with the current model's expected value and band (the collapsed model,

@@ -1,9 +1,10 @@
 /**
- * Per-series engine state: ONE ArrayBuffer, viewed as a Float64Array header (scalars, the
- * collapsed model, calibration), a Float32Array of rings (raw history, coarse buckets, the
- * likelihood and level-shift windows, the seasonal residual profile) and a Uint8Array of per-sample score bytes. At the defaults
- * (raw_history 1024, coarse_history 480) the buffer is 15.5 KB whatever the history fill, and the
- * encoded form is the buffer plus a 24-byte header (see {@link encodeState}).
+ * Per-series engine state: ONE contiguous region of memory (in a slab shared with other series,
+ * see {@link StatePool}), viewed as a Float64Array header (scalars, the collapsed model,
+ * calibration), a Float32Array of rings (raw history, coarse buckets, the likelihood and
+ * level-shift windows, the seasonal residual profile) and a Uint8Array of per-sample score bytes.
+ * At the defaults (raw_history 1024, coarse_history 480) the region is 15.5 KB whatever the
+ * history fill, and the encoded form is the region plus a 24-byte header (see {@link encodeState}).
  *
  * History layout: the last R raw samples (time offset from `TS_BASE` in seconds and value offset
  * from `V_BASE`, both f32, rebased at each refit so f32 keeps ~7 significant digits of the
@@ -178,23 +179,90 @@ export function layoutOf(c: DetectionConfig): Layout {
   };
 }
 
-/** A series' engine state: three views over one buffer. */
+/** A series' engine state: three views over its region of a slab. */
 export interface EngineState {
   readonly f: Float64Array;
   readonly s: Float32Array;
   readonly b: Uint8Array;
 }
 
-function views(buf: ArrayBuffer, l: Layout): EngineState {
+function views(buf: ArrayBuffer, l: Layout, at: number): EngineState {
   return {
-    f: new Float64Array(buf, 0, l.headerSlots),
-    s: new Float32Array(buf, 8 * l.headerSlots, l.f32Slots),
-    b: new Uint8Array(buf, 8 * l.headerSlots + 4 * l.f32Slots, l.raw),
+    f: new Float64Array(buf, at, l.headerSlots),
+    s: new Float32Array(buf, at + 8 * l.headerSlots, l.f32Slots),
+    b: new Uint8Array(buf, at + 8 * l.headerSlots + 4 * l.f32Slots, l.raw),
   };
 }
 
-export function createState(l: Layout): EngineState {
-  const st = views(new ArrayBuffer(l.bytes), l);
+/** States in a pool's first slab; each next slab doubles, up to {@link SLAB_MAX_BYTES}. */
+const SLAB_FIRST_STATES = 64;
+/** Largest slab, bytes (1 GiB: a million default states take 24 slabs). */
+const SLAB_MAX_BYTES = 2 ** 30;
+
+/**
+ * Where a worker's engine states live: slabs of many states (one ArrayBuffer per slab, not per
+ * series) and a free list of released states, reused before the slab grows.
+ *
+ * Why slabs: V8 counts ArrayBuffer bytes as external memory and starts a full mark-compact about
+ * every 64 MB allocated, each walking the whole heap. One buffer per series made restoring a
+ * million series run ~240 of them over a heap holding the million series (bench:memory: restore
+ * 300k series 32 s, superlinear). Slabs double from 64 states to 1 GiB, so growth to a million
+ * series allocates 24 times. A slab's pages are touched (resident) only as states fill it.
+ *
+ * A released state's memory is reused by the next state created or decoded; slabs themselves
+ * are kept for the life of the worker (series churn reuses them).
+ */
+export class StatePool {
+  private slab: ArrayBuffer | undefined;
+  private used = 0;
+  private capacity = 0;
+  private nextCapacity = SLAB_FIRST_STATES;
+  private readonly free: EngineState[] = [];
+  private slabs = 0;
+  private live = 0;
+
+  constructor(private readonly l: Layout) {}
+
+  /** A state's memory, zeroed when `zero` (a reused state holds its previous series' bytes). */
+  alloc(zero: boolean): EngineState {
+    this.live++;
+    const reused = this.free.pop();
+    if (reused) {
+      if (zero) bytesOf(reused, this.l).fill(0);
+      return reused;
+    }
+    if (!this.slab || this.used === this.capacity) {
+      this.capacity = this.nextCapacity;
+      this.nextCapacity = Math.min(
+        2 * this.nextCapacity,
+        Math.max(1, Math.floor(SLAB_MAX_BYTES / this.l.bytes)),
+      );
+      this.slab = new ArrayBuffer(this.capacity * this.l.bytes);
+      this.used = 0;
+      this.slabs++;
+    }
+    return views(this.slab, this.l, this.l.bytes * this.used++);
+  }
+
+  /** Gives a state's memory back; the state must not be used afterwards. */
+  release(st: EngineState): void {
+    this.live--;
+    this.free.push(st);
+  }
+
+  /** Live states, free (released, reusable) states and slabs allocated. */
+  stats(): { live: number; free: number; slabs: number } {
+    return { live: this.live, free: this.free.length, slabs: this.slabs };
+  }
+}
+
+/** A state's whole buffer region (header, rings, score bytes), as bytes. */
+function bytesOf(st: EngineState, l: Layout): Uint8Array {
+  return new Uint8Array(st.f.buffer, st.f.byteOffset, l.bytes);
+}
+
+export function createState(l: Layout, pool?: StatePool): EngineState {
+  const st = pool ? pool.alloc(true) : views(new ArrayBuffer(l.bytes), l, 0);
   const f = st.f;
   f[LAST_TS] = -Infinity;
   f[LAST_R_TS] = NaN;
@@ -215,32 +283,45 @@ export function createState(l: Layout): EngineState {
  * memory). Decoding copies the bytes back, so `decode(encode(s))` is bit-identical.
  */
 export function encodeState(st: EngineState, l: Layout): Uint8Array {
-  const out = new Uint8Array(24 + l.bytes);
-  const dv = new DataView(out.buffer);
+  const out = new Uint8Array(encodedStateLength(l));
+  encodeStateInto(st, l, out, 0);
+  return out;
+}
+
+/** Length of {@link encodeState}'s output, bytes (the same for every state of a layout). */
+export function encodedStateLength(l: Layout): number {
+  return 24 + l.bytes;
+}
+
+/** Writes {@link encodeState}'s output at `out[offset…offset + encodedStateLength(l))`. */
+export function encodeStateInto(st: EngineState, l: Layout, out: Uint8Array, offset: number): void {
+  const dv = new DataView(out.buffer, out.byteOffset + offset, 24);
   dv.setUint32(0, MAGIC, true);
   dv.setUint32(4, STATE_VERSION, true);
   dv.setUint32(8, l.raw, true);
   dv.setUint32(12, l.coarse, true);
   dv.setUint32(16, l.headerSlots, true);
   dv.setUint32(20, l.likW, true);
-  out.set(new Uint8Array(st.f.buffer, st.f.byteOffset, l.bytes), 24);
-  return out;
+  out.set(bytesOf(st, l), offset + 24);
 }
 
 /**
  * A version 1 state's buffer (before the cold-start slots): the header is copied around the three
  * inserted slots (zero: not measured yet), the rings and score bytes verbatim.
  */
-function migrateV1(old: Uint8Array, l: Layout): EngineState {
+function migrateV1(old: Uint8Array, l: Layout, st: EngineState): EngineState {
   const hs1 = l.headerSlots - V2_INSERTED;
   const tail = 4 * l.f32Slots + l.raw;
-  const oldF = new Float64Array(old.buffer, old.byteOffset, hs1);
-  const buf = new ArrayBuffer(l.bytes);
-  const f = new Float64Array(buf, 0, l.headerSlots);
+  const aligned = new Uint8Array(8 * hs1);
+  aligned.set(old.subarray(0, 8 * hs1));
+  const oldF = new Float64Array(aligned.buffer, 0, hs1);
+  bytesOf(st, l).fill(0);
+  const f = st.f;
   f.set(oldF.subarray(0, OOS_N), 0);
+  f.fill(0, OOS_N, OOS_N + V2_INSERTED);
   f.set(oldF.subarray(OOS_N), OOS_N + V2_INSERTED);
-  new Uint8Array(buf, 8 * l.headerSlots, tail).set(old.subarray(8 * hs1, 8 * hs1 + tail));
-  return views(buf, l);
+  bytesOf(st, l).set(old.subarray(8 * hs1, 8 * hs1 + tail), 8 * l.headerSlots);
+  return st;
 }
 
 /** Error raised when an encoded state cannot be decoded under the current config. */
@@ -249,7 +330,7 @@ export class DetectionStateError extends Error {
   readonly retryable = false;
 }
 
-export function decodeState(bytes: Uint8Array, l: Layout): EngineState {
+export function decodeState(bytes: Uint8Array, l: Layout, pool?: StatePool): EngineState {
   if (bytes.byteLength < 24)
     throw new DetectionStateError(`engine state too short: ${bytes.byteLength} bytes`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -270,8 +351,9 @@ export function decodeState(bytes: Uint8Array, l: Layout): EngineState {
         'raw_history, coarse_history, max_periods, max_fourier_order and likelihood_window cannot change under saved state',
     );
   }
-  // An aligned copy (the Float64Array view needs 8-byte alignment).
-  const copy = new Uint8Array(size);
-  copy.set(bytes.subarray(24, 24 + size));
-  return version === 1 ? migrateV1(copy, l) : views(copy.buffer, l);
+  // Copied into the state's own (8-byte aligned) memory.
+  const st = pool ? pool.alloc(false) : views(new ArrayBuffer(l.bytes), l, 0);
+  if (version === 1) return migrateV1(bytes.subarray(24, 24 + size), l, st);
+  bytesOf(st, l).set(bytes.subarray(24, 24 + size));
+  return st;
 }
