@@ -215,7 +215,7 @@ export class KeyedStore<O, S> {
     for (const id of this.byGroup.get(keyGroup) ?? []) {
       const e = this.entries.get(id);
       if (!e) continue;
-      size += 4 + Buffer.byteLength(e.key, 'utf8') + 20;
+      size += entryHeadBytes(e.key);
       if (e.state !== undefined)
         size += codec.byteLength ? codec.byteLength(e.state) : codec.encode(e.state).length;
     }
@@ -234,22 +234,16 @@ export class KeyedStore<O, S> {
     for (const id of this.byGroup.get(keyGroup) ?? []) {
       const e = this.entries.get(id);
       if (!e) continue;
-      const { written } = encoder.encodeInto(e.key, out.subarray(o + 4));
-      dv.setUint32(o, written, true);
-      o += 4 + written;
-      dv.setFloat64(o, e.lastTs, true);
-      dv.setFloat64(o + 8, e.lastValue, true);
-      o += 20;
       if (e.state === undefined) {
-        dv.setUint32(o - 4, 0xffffffff, true);
+        o = writeEntryHead(out, dv, o, e, NO_STATE);
       } else if (codec.byteLength && codec.encodeInto) {
         const n = codec.byteLength(e.state);
-        dv.setUint32(o - 4, n, true);
+        o = writeEntryHead(out, dv, o, e, n);
         codec.encodeInto(e.state, out, o);
         o += n;
       } else {
         const bytes = codec.encode(e.state);
-        dv.setUint32(o - 4, bytes.length, true);
+        o = writeEntryHead(out, dv, o, e, bytes.length);
         out.set(bytes, o);
         o += bytes.length;
       }
@@ -323,7 +317,7 @@ export function decodeKeyGroup(bytes: Uint8Array): DecodedEntry[] {
     const stateLen = dv.getUint32(o + 16, true);
     o += 20;
     let state: Uint8Array | undefined;
-    if (stateLen !== 0xffffffff) {
+    if (stateLen !== NO_STATE) {
       if (o + stateLen > bytes.byteLength)
         throw new RangeError(`key-group blob truncated in the state of ${key}`);
       state = bytes.subarray(o, o + stateLen);
@@ -349,27 +343,44 @@ export interface KeyGroupEntry {
  * a key without state has stateLen 0xffffffff. {@link decodeKeyGroup} reads it back.
  */
 export function encodeKeyGroupEntries(entries: readonly KeyGroupEntry[]): Uint8Array {
-  const keys = entries.map((e) => encoder.encode(e.key));
   let size = 8;
-  entries.forEach((e, i) => (size += 4 + (keys[i] as Uint8Array).length + 20 + (e.state?.length ?? 0)));
+  for (const e of entries) size += entryHeadBytes(e.key) + (e.state?.length ?? 0);
   const bytes = new Uint8Array(size);
   const dv = new DataView(bytes.buffer);
   dv.setUint32(0, KEY_GROUP_FORMAT, true);
   dv.setUint32(4, entries.length, true);
   let o = 8;
-  entries.forEach((e, i) => {
-    const key = keys[i] as Uint8Array;
-    dv.setUint32(o, key.length, true);
-    bytes.set(key, o + 4);
-    o += 4 + key.length;
-    dv.setFloat64(o, e.lastTs, true);
-    dv.setFloat64(o + 8, e.lastValue, true);
-    dv.setUint32(o + 16, e.state ? e.state.length : 0xffffffff, true);
-    o += 20;
+  for (const e of entries) {
+    o = writeEntryHead(bytes, dv, o, e, e.state ? e.state.length : NO_STATE);
     if (e.state) {
       bytes.set(e.state, o);
       o += e.state.length;
     }
-  });
+  }
   return bytes;
+}
+
+/** stateLen of a key without state. */
+const NO_STATE = 0xffffffff;
+
+/** Bytes of an entry before its state: u32 keyLen, key UTF-8, f64 lastTs, f64 lastValue, u32 stateLen. */
+function entryHeadBytes(key: string): number {
+  return 4 + Buffer.byteLength(key, 'utf8') + 20;
+}
+
+/** Writes an entry's head at `o` (`dv` views all of `out`); returns the offset of its state. */
+function writeEntryHead(
+  out: Uint8Array,
+  dv: DataView,
+  o: number,
+  e: { readonly key: string; readonly lastTs: number; readonly lastValue: number },
+  stateLen: number,
+): number {
+  const { written } = encoder.encodeInto(e.key, out.subarray(o + 4));
+  dv.setUint32(o, written, true);
+  o += 4 + written;
+  dv.setFloat64(o, e.lastTs, true);
+  dv.setFloat64(o + 8, e.lastValue, true);
+  dv.setUint32(o + 16, stateLen, true);
+  return o + 20;
 }

@@ -314,7 +314,7 @@ export function createAnomalyEngine(
 
   const engine: AnomalyEngine<EngineState> = {
     bandCoverage: c.band_coverage,
-    create: () => createState(l, pool),
+    create: () => createState(pool),
 
     process(st, tsMs, value, train, out) {
       const { f, s } = st;

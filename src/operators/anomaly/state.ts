@@ -218,14 +218,11 @@ export class StatePool {
   private capacity = 0;
   private nextCapacity = SLAB_FIRST_STATES;
   private readonly free: EngineState[] = [];
-  private slabs = 0;
-  private live = 0;
 
   constructor(private readonly l: Layout) {}
 
   /** A state's memory, zeroed when `zero` (a reused state holds its previous series' bytes). */
   alloc(zero: boolean): EngineState {
-    this.live++;
     const reused = this.free.pop();
     if (reused) {
       if (zero) bytesOf(reused, this.l).fill(0);
@@ -239,20 +236,13 @@ export class StatePool {
       );
       this.slab = new ArrayBuffer(this.capacity * this.l.bytes);
       this.used = 0;
-      this.slabs++;
     }
     return views(this.slab, this.l, this.l.bytes * this.used++);
   }
 
   /** Gives a state's memory back; the state must not be used afterwards. */
   release(st: EngineState): void {
-    this.live--;
     this.free.push(st);
-  }
-
-  /** Live states, free (released, reusable) states and slabs allocated. */
-  stats(): { live: number; free: number; slabs: number } {
-    return { live: this.live, free: this.free.length, slabs: this.slabs };
   }
 }
 
@@ -261,8 +251,8 @@ function bytesOf(st: EngineState, l: Layout): Uint8Array {
   return new Uint8Array(st.f.buffer, st.f.byteOffset, l.bytes);
 }
 
-export function createState(l: Layout, pool?: StatePool): EngineState {
-  const st = pool ? pool.alloc(true) : views(new ArrayBuffer(l.bytes), l, 0);
+export function createState(pool: StatePool): EngineState {
+  const st = pool.alloc(true);
   const f = st.f;
   f[LAST_TS] = -Infinity;
   f[LAST_R_TS] = NaN;
@@ -330,7 +320,7 @@ export class DetectionStateError extends Error {
   readonly retryable = false;
 }
 
-export function decodeState(bytes: Uint8Array, l: Layout, pool?: StatePool): EngineState {
+export function decodeState(bytes: Uint8Array, l: Layout, pool: StatePool): EngineState {
   if (bytes.byteLength < 24)
     throw new DetectionStateError(`engine state too short: ${bytes.byteLength} bytes`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -352,7 +342,7 @@ export function decodeState(bytes: Uint8Array, l: Layout, pool?: StatePool): Eng
     );
   }
   // Copied into the state's own (8-byte aligned) memory.
-  const st = pool ? pool.alloc(false) : views(new ArrayBuffer(l.bytes), l, 0);
+  const st = pool.alloc(false);
   if (version === 1) return migrateV1(bytes.subarray(24, 24 + size), l, st);
   bytesOf(st, l).set(bytes.subarray(24, 24 + size));
   return st;
