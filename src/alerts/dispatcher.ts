@@ -16,7 +16,7 @@
  * - the Alertmanager receiver forwards the group's alerts on every flush (a client of an
  *   Alertmanager must re-send firing alerts), not deduplicated.
  *
- * State under `<stateDir>/alerts/`: `outbox/`, `nflog.json`, `silences.json`, `history.jsonl`,
+ * State under `<stateDir>/alerts/`: `outbox/outbox.log`, `nflog.log`, `silences.json`, `history.jsonl`,
  * `notifications.jsonl`.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -1003,7 +1003,7 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
       while (flushes.size > 0) await Promise.allSettled([...flushes]);
       await deliverer.close(opts.closeTimeoutMs ?? 5000);
       for (const it of integrations.values()) it.close();
-      await Promise.all([nflog.save(), history.flush(), deliveryLog.flush()]);
+      await Promise.all([nflog.close(), outbox.close(), history.flush(), deliveryLog.flush()]);
     },
   };
   if (opts.registry) metrics = registerAlertMetrics(opts.registry, dispatcher);

@@ -9,7 +9,8 @@
  * next flush.
  */
 import { join } from 'node:path';
-import { readJsonFile, writeFileAtomic } from './state-files.js';
+import { DurableMap } from './durable-map.js';
+import { readJsonFile, removeFileDurably } from './state-files.js';
 
 /** Why a notification is sent (Alertmanager's dedup reasons), or `none`. */
 export type NotifyReason =
@@ -62,93 +63,70 @@ export function needsUpdate(
 }
 
 /**
- * The persisted log: one JSON file, rewritten atomically (debounced) after changes. The debounce
- * grows with the cost of a rewrite (at least 20× the last serialisation time), so a log of 10⁵
- * groups during an alert storm costs the event loop at most ~5%, not a rewrite every 100 ms.
- * Losing the last unsaved changes in a crash only re-sends (same idempotency key), never loses.
+ * The persisted log: `nflog.log`, a {@link DurableMap} (one appended line per change, rewritten
+ * when mostly stale), so a notification costs one line however many groups the log holds. Writes
+ * are not awaited: losing the last changes in a crash only re-sends (same idempotency key), never
+ * loses. The older format (`nflog.json`, rewritten whole) is read once and removed.
  */
 export class NotificationLog {
-  private readonly entries = new Map<string, NflogEntry>();
-  private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
-  private dirty = false;
-  /** Time the last save spent serialising (ms). */
-  private lastCostMs = 0;
-  readonly path: string;
+  private readonly log: DurableMap<NflogEntry>;
+  private readonly legacyPath: string;
 
   constructor(
     dir: string,
     private readonly onError: (err: unknown) => void,
-    private readonly saveDelayMs = 100,
   ) {
-    this.path = join(dir, 'nflog.json');
+    this.log = new DurableMap<NflogEntry>(join(dir, 'nflog.log'));
+    this.legacyPath = join(dir, 'nflog.json');
   }
 
   private static key(groupKey: string, integration: string): string {
     return `${integration}\n${groupKey}`;
   }
 
+  get path(): string {
+    return this.log.path;
+  }
+
   async load(): Promise<void> {
-    const data = (await readJsonFile(this.path)) as { entries?: NflogEntry[] } | undefined;
-    for (const e of data?.entries ?? []) this.entries.set(NotificationLog.key(e.groupKey, e.integration), e);
+    const legacy = (await readJsonFile(this.legacyPath)) as { entries?: NflogEntry[] } | undefined;
+    const opened = await this.log.open(
+      (legacy?.entries ?? []).map((e) => [NotificationLog.key(e.groupKey, e.integration), e] as const),
+    );
+    if (opened.corruptLines > 0)
+      this.onError(
+        new Error(
+          `${opened.corruptLines} unreadable line(s) in ${this.log.path} (copied to ${opened.copiedTo})`,
+        ),
+      );
+    if (legacy) await removeFileDurably(this.legacyPath);
   }
 
   get(groupKey: string, integration: string): NflogEntry | undefined {
-    return this.entries.get(NotificationLog.key(groupKey, integration));
+    return this.log.get(NotificationLog.key(groupKey, integration));
   }
 
   set(entry: NflogEntry): void {
-    this.entries.set(NotificationLog.key(entry.groupKey, entry.integration), entry);
-    this.markDirty();
+    this.log.set(NotificationLog.key(entry.groupKey, entry.integration), entry).catch(this.onError);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.log.size;
   }
 
   /** Drops entries older than `retentionMs` (Alertmanager's --data.retention). */
   gc(nowMs: number, retentionMs: number): void {
-    let removed = false;
-    for (const [k, e] of this.entries) {
-      if (e.timestamp < nowMs - retentionMs) {
-        this.entries.delete(k);
-        removed = true;
-      }
-    }
-    if (removed) this.markDirty();
+    for (const [k, e] of this.log.entries())
+      if (e.timestamp < nowMs - retentionMs) this.log.delete(k).catch(this.onError);
   }
 
-  private markDirty(): void {
-    this.dirty = true;
-    this.timer ??= setTimeout(
-      () => {
-        this.timer = undefined;
-        void this.save();
-      },
-      Math.max(this.saveDelayMs, 20 * this.lastCostMs),
-    );
-    this.timer.unref?.();
-  }
-
-  /** Writes the log if it changed. Never rejects (errors go to onError). */
+  /** Resolves when every change so far is on disk. Never rejects (errors go to onError). */
   save(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    this.chain = this.chain.then(async () => {
-      if (!this.dirty) return;
-      this.dirty = false;
-      try {
-        const t0 = performance.now();
-        const text = JSON.stringify({ entries: [...this.entries.values()] });
-        this.lastCostMs = performance.now() - t0;
-        await writeFileAtomic(this.path, text);
-      } catch (err) {
-        this.dirty = true;
-        this.onError(err);
-      }
-    });
-    return this.chain;
+    return this.log.flushed();
+  }
+
+  /** Writes what is pending and closes the file. */
+  close(): Promise<void> {
+    return this.log.close().catch(this.onError);
   }
 }

@@ -1,9 +1,13 @@
 /**
- * The durable outbox: `<stateDir>/alerts/outbox/<idempotency key>.json`, one file per
- * notification, written atomically (temp + fsync + rename + dir fsync) before the first attempt
- * and removed only once the notification was delivered or failed for good (it then moves to the
- * delivery log). Each failed attempt is recorded in the file, so attempts and backoff survive a
- * restart. Naming files by idempotency key makes re-enqueueing the same notification a no-op.
+ * The durable outbox: `<stateDir>/alerts/outbox/outbox.log`, a {@link DurableMap} by idempotency
+ * key. A notification is on disk (fsynced) before its first attempt and removed only once it was
+ * delivered or failed for good (it then moves to the delivery log). Each failed attempt is
+ * recorded, so attempts and backoff survive a restart. Keying by idempotency key makes
+ * re-enqueueing the same notification a no-op. Notifications written concurrently share one
+ * write and fsync.
+ *
+ * Earlier versions kept one file per notification (`outbox/<key>.json`): those are read on load,
+ * moved into the log and removed.
  *
  * Entries hold the rendered content and a reference to the receiver integration, never its
  * secrets (URLs, passwords and signing keys are read from the config at send time).
@@ -12,7 +16,8 @@ import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeliveryFailureReason } from './errors.js';
 import type { NotifyReason } from './nflog.js';
-import { ensureDir, readJsonFile, removeFileDurably, writeFileAtomic } from './state-files.js';
+import { DurableMap } from './durable-map.js';
+import { ensureDir, readJsonFile, removeFileDurably } from './state-files.js';
 
 export type IntegrationType = 'webhook' | 'email' | 'alertmanager' | 'log';
 
@@ -73,38 +78,55 @@ export interface OutboxEntry {
 
 export class Outbox {
   readonly dir: string;
-  private readonly ids = new Set<string>();
+  private readonly log: DurableMap<OutboxEntry>;
   private maxSeq = 0;
 
   constructor(alertsDir: string) {
     this.dir = join(alertsDir, 'outbox');
+    this.log = new DurableMap<OutboxEntry>(join(this.dir, 'outbox.log'));
   }
 
   /**
-   * Loads every pending entry, oldest first. Unreadable files are moved to `outbox/corrupt/`
-   * and returned in `corrupt` (the caller logs them; they are never silently dropped).
+   * Loads every pending entry, oldest first. What cannot be read is returned in `corrupt` (the
+   * caller logs it; it is never silently dropped): per-file entries of the old format are moved
+   * to `outbox/corrupt/`; unreadable lines of the log are counted and the log copied aside.
    */
   async load(): Promise<{ entries: OutboxEntry[]; corrupt: string[] }> {
     await ensureDir(this.dir);
-    const entries: OutboxEntry[] = [];
     const corrupt: string[] = [];
+    const legacy: [string, OutboxEntry][] = [];
+    const legacyFiles: string[] = [];
     for (const name of await readdir(this.dir)) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
       const path = join(this.dir, name);
       try {
         const e = (await readJsonFile(path)) as OutboxEntry | undefined;
-        if (!e || typeof e.id !== 'string' || typeof e.seq !== 'number' || !e.payload)
-          throw new Error('missing fields');
-        e.attemptCount ??= e.attempts.length;
-        entries.push(e);
-        this.ids.add(e.id);
-        this.maxSeq = Math.max(this.maxSeq, e.seq);
+        if (!isEntry(e)) throw new Error('missing fields');
+        legacy.push([e.id, e]);
+        legacyFiles.push(path);
       } catch {
         await ensureDir(join(this.dir, 'corrupt'));
         await rename(path, join(this.dir, 'corrupt', name));
         corrupt.push(name);
       }
     }
+    const opened = await this.log.open(legacy);
+    if (opened.corruptLines > 0)
+      corrupt.push(`${opened.corruptLines} unreadable line(s) of outbox.log (copied to ${opened.copiedTo})`);
+    // Now in the log (rewritten and fsynced by open): the old files can go.
+    for (const path of legacyFiles) await removeFileDurably(path);
+    const entries: OutboxEntry[] = [];
+    for (const [id, e] of this.log.entries()) {
+      if (!isEntry(e)) {
+        void this.log.delete(id);
+        corrupt.push(`outbox.log entry ${JSON.stringify(id)}`);
+        continue;
+      }
+      e.attemptCount ??= e.attempts.length;
+      entries.push(e);
+      this.maxSeq = Math.max(this.maxSeq, e.seq);
+    }
+    await this.log.flushed();
     entries.sort((a, b) => a.seq - b.seq);
     return { entries, corrupt };
   }
@@ -115,37 +137,42 @@ export class Outbox {
   }
 
   has(id: string): boolean {
-    return this.ids.has(id);
+    return this.log.has(id);
   }
 
   get size(): number {
-    return this.ids.size;
-  }
-
-  private path(id: string): string {
-    return join(this.dir, `${id}.json`);
+    return this.log.size;
   }
 
   /** Writes a new entry durably. Returns false (and writes nothing) when it is already pending. */
   async put(entry: OutboxEntry): Promise<boolean> {
-    if (this.ids.has(entry.id)) return false;
-    this.ids.add(entry.id);
+    if (this.log.has(entry.id)) return false;
     try {
-      await writeFileAtomic(this.path(entry.id), JSON.stringify(entry));
+      await this.log.set(entry.id, entry);
     } catch (err) {
-      this.ids.delete(entry.id);
+      this.log.discard(entry.id);
       throw err;
     }
     return true;
   }
 
-  /** Rewrites an entry after a failed attempt. */
+  /** Records an entry's attempts after a failed attempt. */
   async update(entry: OutboxEntry): Promise<void> {
-    await writeFileAtomic(this.path(entry.id), JSON.stringify(entry));
+    await this.log.set(entry.id, entry);
   }
 
   async remove(id: string): Promise<void> {
-    await removeFileDurably(this.path(id));
-    this.ids.delete(id);
+    await this.log.delete(id);
   }
+
+  /** Waits for pending writes and closes the log. */
+  async close(): Promise<void> {
+    await this.log.close();
+  }
+}
+
+function isEntry(e: OutboxEntry | undefined): e is OutboxEntry {
+  return (
+    !!e && typeof e.id === 'string' && typeof e.seq === 'number' && !!e.payload && Array.isArray(e.attempts)
+  );
 }

@@ -7,7 +7,7 @@
 // idempotency key, outbox empty at the end.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { Outbox } from '../../src/alerts/outbox.js';
 import { join } from 'node:path';
 import { createAlertDispatcher, type AlertDispatcher, type AlertEvent } from '../../src/alerts/index.js';
 import { startHttpReceiver, type HttpReceiver } from '../support/http-receiver.js';
@@ -289,10 +289,10 @@ test('restart in the middle of retries: the outbox survives, nothing lost, resyn
     'retrying before the restart',
   );
   await first.d.close();
-  const files = (await readdir(join(first.stateDir, 'alerts', 'outbox'))).filter((f) => f.endsWith('.json'));
+  const onDisk = await new Outbox(join(first.stateDir, 'alerts')).load();
   assert.deepEqual(
-    files.sort(),
-    before.map((n) => `${n.id}.json`).sort(),
+    onDisk.entries.map((e) => e.id).sort(),
+    before.map((n) => n.id).sort(),
     'pending notifications are on disk',
   );
 

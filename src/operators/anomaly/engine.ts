@@ -193,24 +193,33 @@ export function createAnomalyEngine(
   const rangeTol = c.range_tolerance;
   const coldMs = durationMs(c.cold_start_calibration);
   const oosCal = coldMs > 0;
-  // Frozen period arrays shared across series, keyed by a hash of the values (checked on a hit).
+  // Frozen period arrays shared across series, keyed by a hash of the values (checked on a hit);
+  // consecutive samples mostly come from series with the same periods, so the last answer is
+  // checked first. This runs for every sample: integer hashing, no closure.
   const periodCache = new Map<number, readonly number[]>();
+  let lastPeriods: readonly number[] = NO_PERIODS;
+
+  function samePeriods(arr: readonly number[], f: Float64Array, np: number): boolean {
+    if (arr.length !== np) return false;
+    for (let q = 0; q < np; q++) if (arr[q] !== f[l.per + q]) return false;
+    return true;
+  }
 
   function periodsOf(f: Float64Array): readonly number[] {
     const np = f[S.N_PER] as number;
     if (np === 0) return NO_PERIODS;
+    if (samePeriods(lastPeriods, f, np)) return lastPeriods;
     let h = np;
-    for (let q = 0; q < np; q++) h = (h * 1_000_003 + (f[l.per + q] as number)) % 2 ** 52;
+    for (let q = 0; q < np; q++) h = (Math.imul(h, 1_000_003) + ((f[l.per + q] as number) % 2 ** 31)) | 0;
     let arr = periodCache.get(h);
-    // A hit must hold these very values: the hash is lossy (rounded past 2^53).
-    if (arr && (arr.length !== np || arr.some((p, q) => p !== f[l.per + q]))) arr = undefined;
-    if (!arr) {
+    if (!arr || !samePeriods(arr, f, np)) {
       if (periodCache.size > 4096) periodCache.clear();
       const a: number[] = [];
       for (let q = 0; q < np; q++) a.push(f[l.per + q] as number);
       arr = Object.freeze(a);
       periodCache.set(h, arr);
     }
+    lastPeriods = arr;
     return arr;
   }
 
