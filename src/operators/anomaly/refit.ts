@@ -211,9 +211,15 @@ export function refit(st: EngineState, l: Layout, c: DetectionConfig, sc: Scratc
   // ---- periods ------------------------------------------------------------------------------
   // Detect while none is known and the history has grown by a quarter since the last look (so
   // level-shift refits cannot starve it), and every PERIOD_RECHECK refits once some are known.
+  // A period found on a short history is imprecise (the error falls as the history^1.5: found on
+  // 2–3 cycles, a 4-hour period was off by up to 6 minutes, its phase drifted a whole σ-band
+  // within one refit interval, and half the refits on clean data were false level shifts), so
+  // it is also re-detected each time the history has doubled, until the raw ring is full.
   const age = f[S.PERIOD_AGE] as number;
   const count = f[S.COUNT] as number;
-  if (((f[S.N_DET] as number) === 0 && count >= 1.25 * (f[S.DET_COUNT] as number)) || age >= PERIOD_RECHECK) {
+  const detCount = f[S.DET_COUNT] as number;
+  const sharpen = (f[S.N_DET] as number) > 0 && detCount < l.raw && count >= 2 * detCount;
+  if (((f[S.N_DET] as number) === 0 && count >= 1.25 * detCount) || age >= PERIOD_RECHECK || sharpen) {
     const before = f[S.N_DET] as number;
     detectSeriesPeriods(f, l, c, sc, nRaw, n, nCoarseRows, dt, width);
     f[S.PERIOD_AGE] = 0;
