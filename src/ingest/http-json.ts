@@ -27,14 +27,14 @@ export interface IngestRouteDeps {
   /** Server clock (epoch ms), for the future-skew check. */
   readonly now: () => number;
   /**
-   * Told about items refused while decoding (before the sink), for the rejected-samples metric.
-   * The sink counts its own refusals.
-   */
-  /**
    * Most series the JSON route remembers by their bytes (json-fast.ts; about 200 bytes each).
    * @defaultValue 1,048,576
    */
   readonly seriesCacheCapacity?: number;
+  /**
+   * Told about items refused while decoding (before the sink), for the rejected-samples metric.
+   * The sink counts its own refusals.
+   */
   readonly onDecodeRejected?: (
     source: IngestSource,
     rejected: readonly { readonly code: RejectCode }[],
