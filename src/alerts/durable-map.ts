@@ -91,9 +91,6 @@ export class DurableMap<T> {
   has(key: string): boolean {
     return this.map.has(key);
   }
-  values(): IterableIterator<T> {
-    return this.map.values();
-  }
   entries(): IterableIterator<[string, T]> {
     return this.map.entries();
   }

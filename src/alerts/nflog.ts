@@ -84,10 +84,6 @@ export class NotificationLog {
     return `${integration}\n${groupKey}`;
   }
 
-  get path(): string {
-    return this.log.path;
-  }
-
   async load(): Promise<void> {
     const legacy = (await readJsonFile(this.legacyPath)) as { entries?: NflogEntry[] } | undefined;
     const opened = await this.log.open(

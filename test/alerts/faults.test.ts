@@ -289,7 +289,9 @@ test('restart in the middle of retries: the outbox survives, nothing lost, resyn
     'retrying before the restart',
   );
   await first.d.close();
-  const onDisk = await new Outbox(join(first.stateDir, 'alerts')).load();
+  const reader = new Outbox(join(first.stateDir, 'alerts'));
+  const onDisk = await reader.load();
+  await reader.close();
   assert.deepEqual(
     onDisk.entries.map((e) => e.id).sort(),
     before.map((n) => n.id).sort(),
