@@ -130,13 +130,18 @@ export async function runLoad(job: LoadgenJob): Promise<LoadgenResult> {
       let round = job.firstRound;
       const noise = normals(c * 1_000_003 + job.firstRound);
       let scheduled = start + (interval * c) / job.connections;
+      // A refused request (503) is sent again unchanged, as a client retries its batch, after a
+      // backoff of 5 ms doubling to 50 ms while refusals continue (Prometheus remote write backs
+      // off from 30 ms); the next round's body is built only after an acknowledgement.
+      let payload: string | undefined;
+      let backoffMs = 5;
       while (Date.now() < end) {
         if (interval > 0) {
           const wait = scheduled - Date.now();
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         }
         const spike = job.spikeEvery > 0 && round % job.spikeEvery === job.spikeEvery - 1;
-        const payload = body(job, prefixes, noise, round, spike);
+        payload ??= body(job, prefixes, noise, round, spike);
         const sentAt = interval > 0 ? scheduled : Date.now();
         const sendTime = Date.now();
         if (spike) spikes[`${c}:${round}`] = sendTime;
@@ -146,10 +151,17 @@ export async function runLoad(job: LoadgenJob): Promise<LoadgenResult> {
         requests++;
         samplesAcked += r.accepted;
         if (r.status !== 200) non2xx[r.status] = (non2xx[r.status] ?? 0) + 1;
-        if (r.status === 200) round++;
+        if (r.status === 200) {
+          round++;
+          payload = undefined;
+          backoffMs = 5;
+        }
         lastRound = Math.max(lastRound, round);
         scheduled += interval;
-        if (r.status === 503) await new Promise((res) => setTimeout(res, 5));
+        if (r.status === 503) {
+          await new Promise((res) => setTimeout(res, backoffMs));
+          backoffMs = Math.min(50, 2 * backoffMs);
+        }
       }
     }),
   );

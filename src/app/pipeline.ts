@@ -14,7 +14,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { durationMs } from '../common/index.js';
-import { IngestError, type SampleSink, type SubmitResult } from '../ingest/index.js';
+import { IngestError, type IngestSource, type SampleSink, type SubmitResult } from '../ingest/index.js';
 import {
   createKeyedRuntime,
   openCheckpointWriter,
@@ -370,8 +370,16 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       : undefined;
   ttlTimer?.unref();
 
+  /** Throws the ingest error for a runtime refusal (overloaded, closed); rethrows anything else. */
+  function overloaded(err: unknown, source: IngestSource): never {
+    if (err instanceof RuntimeError && (err.code === 'RUNTIME_OVERLOADED' || err.code === 'RUNTIME_CLOSED')) {
+      metrics.requestsOverloaded.inc({ source });
+      throw new IngestError('INGEST_OVERLOADED', err.message, { retryAfterSeconds: 1 }, { cause: err });
+    }
+    throw err;
+  }
   const sink: SampleSink = {
-    async submit(samples, source): Promise<SubmitResult> {
+    admit(source) {
       if (recovering)
         throw new IngestError('INGEST_UNAVAILABLE', 'recovering state; retry shortly', {
           retryAfterSeconds: 1,
@@ -384,18 +392,20 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
             retryAfterSeconds: 5,
           },
         );
+      try {
+        runtime.checkCapacity();
+      } catch (err) {
+        overloaded(err, source);
+      }
+    },
+
+    async submit(samples, source): Promise<SubmitResult> {
+      sink.admit!(source);
       let res;
       try {
         res = runtime.offer(samples);
       } catch (err) {
-        if (
-          err instanceof RuntimeError &&
-          (err.code === 'RUNTIME_OVERLOADED' || err.code === 'RUNTIME_CLOSED')
-        ) {
-          metrics.requestsOverloaded.inc({ source });
-          throw new IngestError('INGEST_OVERLOADED', err.message, { retryAfterSeconds: 1 }, { cause: err });
-        }
-        throw err;
+        overloaded(err, source);
       }
       if (res.accepted.length > 0) {
         wal.append(

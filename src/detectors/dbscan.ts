@@ -28,8 +28,14 @@ export function dbscan1d(x: ArrayLike<number>, n: number, eps: number, minPts: n
   if (!(eps > 0) || !(minPts >= 1))
     throw new RangeError(`dbscan1d needs eps > 0 and minPts ≥ 1 (got ${eps}, ${minPts})`);
   const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => (x[a] as number) - (x[b] as number) || a - b);
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    order[i] = i;
+    if (i > 0 && (x[i] as number) < (x[i - 1] as number)) sorted = false;
+  }
+  // Already ascending (the envelope passes sorted values): the identity is the same order the
+  // comparator (value, then index) gives, without n·log n calls into it.
+  if (!sorted) order.sort((a, b) => (x[a] as number) - (x[b] as number) || a - b);
   const v = new Float64Array(n);
   for (let i = 0; i < n; i++) v[i] = x[order[i] as number] as number;
   const isCore = new Uint8Array(n); // by sorted position

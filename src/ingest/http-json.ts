@@ -14,7 +14,7 @@
  * `max_samples_per_request` items → 413 `INGEST_TOO_MANY_SAMPLES`, overloaded → 503 with
  * Retry-After (these are mapped in the app's single error handler).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IngestError } from './errors.js';
 import type { IngestSource, RejectCode, RejectedItem, Sample, SampleSink, SubmitResult } from './types.js';
 import { decodeJsonSamplesFast, SeriesBytesCache, type FastDecoded } from './json-fast.js';
@@ -130,6 +130,27 @@ export function mergeAnswer(
   return { accepted: result.accepted, duplicates: result.duplicates, rejected };
 }
 
+/**
+ * A route's `onRequest` hook that asks the sink whether it would take a batch now
+ * ({@link SampleSink.admit}) and otherwise fails the request with the sink's error (503/429 with
+ * Retry-After) before the body is received or decoded. Runs after authentication (an app-level
+ * `onRequest` hook), so an unauthenticated caller learns nothing about load.
+ */
+export function admitHook(
+  deps: IngestRouteDeps,
+  source: IngestSource,
+): (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+  return (_req, _reply, done) => {
+    try {
+      deps.sink.admit?.(source);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
+  };
+}
+
 /** What the route's JSON parser hands the handler when the fast path decoded the body. */
 class FastBody {
   constructor(readonly decoded: FastDecoded) {}
@@ -155,7 +176,7 @@ export function registerJsonIngest(app: FastifyInstance, deps: IngestRouteDeps):
         else void slowParser(req, buf.toString('utf8'), parsed);
       },
     );
-    child.post('/api/v1/samples', async (req, reply) => {
+    child.post('/api/v1/samples', { onRequest: admitHook(deps, 'json') }, async (req, reply) => {
       const { samples, indices, rejected } =
         req.body instanceof FastBody
           ? req.body.decoded

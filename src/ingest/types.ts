@@ -53,6 +53,14 @@ export interface SubmitResult {
  */
 export interface SampleSink {
   submit(samples: readonly Sample[], source: IngestSource): Promise<SubmitResult>;
+  /**
+   * Throws the {@link IngestError} `submit` would reject any batch with right now (overloaded,
+   * unavailable); returns when a batch may be accepted. The HTTP routes call it before reading a
+   * request's body, so an overloaded node refuses a request without receiving and decoding it
+   * (load shedding at the door: decoding what is then refused took half the main thread at
+   * saturation, bench:throughput).
+   */
+  admit?(source: IngestSource): void;
 }
 
 /** Which protocol a batch came in by (a bounded metric label). */

@@ -103,9 +103,10 @@ export class KeyedStore<O, S> {
 
   /**
    * Processes one sample of key `id`. Returns false when the sample was not after the key's
-   * last timestamp (a replayed sample) and was dropped.
+   * last timestamp (a replayed sample) and was dropped. `nowMs` is the processing time the key is
+   * marked as seen at (for expiry): a batch passes one reading of the clock for all its samples.
    */
-  process(id: number, tsMs: number, value: number): boolean {
+  process(id: number, tsMs: number, value: number, nowMs: number = this.clock()): boolean {
     const e = this.entries.get(id);
     if (!e) {
       this.errors.push({ code: 'RUNTIME_UNKNOWN_KEY', message: `no key with id ${id}` });
@@ -114,7 +115,7 @@ export class KeyedStore<O, S> {
     if (!(tsMs > e.lastTs)) return false;
     e.lastTs = tsMs;
     e.lastValue = value;
-    e.lastSeenMs = this.clock();
+    e.lastSeenMs = nowMs;
     this.current = e;
     try {
       this.operator.process(tsMs, value, this.ctx, this.emit);

@@ -147,6 +147,12 @@ export interface KeyedRuntime<O> {
    */
   offer(samples: readonly KeyedSample[]): OfferResult;
   /**
+   * Throws what `offer` would throw for any batch now (RUNTIME_OVERLOADED when a worker's queue is
+   * full or ingest is paused, RUNTIME_CLOSED after close), so a request can be refused before its
+   * body is read or decoded; returns when `offer` would take samples.
+   */
+  checkCapacity(): void;
+  /**
    * Re-sends samples to their workers without the router's order checks (recovery replays); each
    * worker drops samples not after the key's last processed timestamp. Ignores queue bounds.
    */
@@ -431,7 +437,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
       return routes.size;
     },
 
-    offer(samples) {
+    checkCapacity() {
       if (closed) throw new RuntimeError('RUNTIME_CLOSED', 'the runtime is shutting down', true);
       if (pausedFor !== undefined)
         throw new RuntimeError('RUNTIME_OVERLOADED', `ingest paused: ${pausedFor}`, true);
@@ -444,6 +450,10 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
           );
         }
       }
+    },
+
+    offer(samples) {
+      runtime.checkCapacity();
       const accepted: number[] = [];
       const rejected: OfferResult['rejected'] = [];
       let duplicates = 0;

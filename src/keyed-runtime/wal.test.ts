@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openWal, readWal, type WalReadStats } from './wal.js';
+import { encodeWalRecord, openWal, readWal, type WalReadStats } from './wal.js';
 import { RuntimeError } from './errors.js';
 import type { KeyedSample } from './runtime.js';
 
@@ -127,4 +127,38 @@ test('records appended while a group is being written are not acknowledged with 
   assert.equal(acked.length, 300);
   assert.equal(onDisk.length, 300, 'every acknowledged record is on disk');
   onDisk.forEach((r, i) => assert.deepEqual(r, batch(i, 2)));
+});
+
+test('a key is written once per segment; later records refer to it by id (replay from mid-segment too)', async () => {
+  const dir = fresh();
+  const wal = await openWal({ dir, groupCommitMs: 1 });
+  const lsns: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    lsns.push(wal.appendLsn);
+    wal.append(batch(i));
+  }
+  await wal.sync();
+  await wal.close();
+  const size = statSync(join(dir, readdirSync(dir)[0]!)).size;
+  const keysOnce = 3 * (8 + Buffer.byteLength('k0{x="é"}'));
+  // header 8 + count 4 + definitions 4 + 3 samples × 20 bytes per record, the keys once
+  assert.equal(size, 100 * (8 + 4 + 4 + 3 * 20) + keysOnce);
+  assert.ok(size < 100 * encodeWalRecord(batch(0)).length, 'smaller than with the key in every record');
+  const tail = readAll(dir, lsns[50]);
+  assert.equal(tail.records.length, 50);
+  assert.deepEqual(tail.records[0], batch(50));
+});
+
+test('records of the earlier format (keys in every record) are still replayed, then new ones after them', async () => {
+  const dir = fresh();
+  writeFileSync(
+    join(dir, `${'0'.padStart(20, '0')}.wal`),
+    Buffer.concat([encodeWalRecord(batch(1)), encodeWalRecord(batch(2))]),
+  );
+  const wal = await openWal({ dir, groupCommitMs: 1 });
+  wal.append(batch(3));
+  await wal.sync();
+  await wal.close();
+  assert.equal(readdirSync(dir).length, 2, 'the new session writes its own segment');
+  assert.deepEqual(readAll(dir).records, [batch(1), batch(2), batch(3)]);
 });

@@ -7,7 +7,12 @@
  * appended so far. On restart, records at or after the last checkpoint's position are replayed.
  *
  * Layout: `dir/<firstLsn as 20 digits>.wal` segments; a record is
- * `u32 payloadLength | u32 crc32(payload) | payload`, payload = `u32 count` then count ×
+ * `u32 payloadLength | u32 crc32(payload) | payload`. Payload (format 2): `u32 0x80000000 | count`,
+ * `u32 definitions`, definitions × `(u32 id, u32 keyLength, key UTF-8)`, then count ×
+ * `(u32 id, f64 ts, f64 value)`: a key is written once per segment, the first time it appears,
+ * and referred to by a number after that (a sample is 20 bytes instead of ~60, and its key is not
+ * encoded again: bench:throughput). Ids are per segment; every writer session starts a segment.
+ * Format 1 (read, no longer written): `u32 count` (high bit clear), count ×
  * `(u32 keyLength, key UTF-8, f64 ts, f64 value)`. The LSN of a record is its segment's first
  * LSN plus its byte offset in the segment; LSNs only grow.
  *
@@ -71,7 +76,12 @@ export interface Wal {
 interface Pending {
   readonly lsn: number;
   readonly bytes: Uint8Array;
+  /** The record is the first of a new segment (its definitions start from an empty table). */
+  readonly startsSegment: boolean;
 }
+
+/** High bit of a payload's first word: format 2 (keys by per-segment id). */
+const FORMAT2 = 0x80000000;
 
 function segName(lsn: number): string {
   return `${String(lsn).padStart(20, '0')}.wal`;
@@ -84,7 +94,75 @@ function listSegments(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Encodes one record (header + payload) into one buffer, keys written in place as UTF-8. */
+/**
+ * The keys of one segment by id, for format-2 records: `idOf` returns a key's id, defining it
+ * (for the next record's definitions) when the segment has not seen it.
+ */
+export class WalKeyTable {
+  private readonly ids = new Map<string, number>();
+  private newKeys: string[] = [];
+  private newBytes = 0;
+
+  get size(): number {
+    return this.ids.size;
+  }
+
+  idOf(key: string): number {
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.ids.size;
+      this.ids.set(key, id);
+      this.newKeys.push(key);
+      this.newBytes += 8 + Buffer.byteLength(key, 'utf8');
+    }
+    return id;
+  }
+
+  /** Writes the keys defined since the last call at `buf[o…)`; returns the offset after them. */
+  writeDefinitions(buf: Buffer, o: number): number {
+    buf.writeUInt32LE(this.newKeys.length, o);
+    o += 4;
+    for (const key of this.newKeys) {
+      buf.writeUInt32LE(this.ids.get(key) as number, o);
+      const n = buf.write(key, o + 8, 'utf8');
+      buf.writeUInt32LE(n, o + 4);
+      o += 8 + n;
+    }
+    this.newKeys = [];
+    this.newBytes = 0;
+    return o;
+  }
+
+  /** Bytes the pending definitions take. */
+  get definitionBytes(): number {
+    return 4 + this.newBytes;
+  }
+}
+
+/** Encodes one format-2 record (header + payload) against a segment's key table. */
+export function encodeWalRecord2(
+  samples: readonly KeyedSample[],
+  table: WalKeyTable,
+  ids: Int32Array,
+): Uint8Array {
+  for (let i = 0; i < samples.length; i++) ids[i] = table.idOf((samples[i] as KeyedSample).key);
+  const size = 8 + 4 + table.definitionBytes + 20 * samples.length;
+  const buf = Buffer.allocUnsafe(size);
+  buf.writeUInt32LE((FORMAT2 | samples.length) >>> 0, 8);
+  let o = table.writeDefinitions(buf, 12);
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i] as KeyedSample;
+    buf.writeUInt32LE(ids[i] as number, o);
+    buf.writeDoubleLE(s.ts, o + 4);
+    buf.writeDoubleLE(s.value, o + 12);
+    o += 20;
+  }
+  buf.writeUInt32LE(size - 8, 0);
+  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  return buf;
+}
+
+/** Encodes one format-1 record (header + payload), keys written in place as UTF-8 (read back by every version; tests). */
 export function encodeWalRecord(samples: readonly KeyedSample[]): Uint8Array {
   let size = 8 + 4;
   for (let i = 0; i < samples.length; i++)
@@ -149,6 +227,8 @@ export function* readWal(
     const path = join(dir, segName(start));
     const buf = readFileSync(path);
     const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    /** Format-2 keys of this segment by id. */
+    const keys: string[] = [];
     let o = 0;
     const last = si === segs.length - 1;
     while (o < buf.length) {
@@ -173,10 +253,38 @@ export function* readWal(
         bad('checksum mismatch');
       }
       const lsn = start + o;
-      if (lsn >= fromLsn) {
-        const out: KeyedSample[] = [];
-        const p = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-        const count = p.getUint32(0, true);
+      const p = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+      const first = len >= 4 ? p.getUint32(0, true) : 0;
+      let out: KeyedSample[] | undefined;
+      if (first >= FORMAT2) {
+        // Definitions count for every later record of the segment, replayed or not.
+        const count = first - FORMAT2;
+        const defs = p.getUint32(4, true);
+        let q = 8;
+        for (let d = 0; d < defs; d++) {
+          const id = p.getUint32(q, true);
+          const kl = p.getUint32(q + 4, true);
+          if (id !== keys.length) bad(`key definition ${id} out of sequence (expected ${keys.length})`);
+          keys.push(decoder.decode(payload.subarray(q + 8, q + 8 + kl)));
+          q += 8 + kl;
+        }
+        if (lsn >= fromLsn) {
+          out = [];
+          for (let i = 0; i < count; i++) {
+            const id = p.getUint32(q, true);
+            const key = keys[id];
+            if (key === undefined) bad(`sample refers to undefined key ${id}`);
+            out.push({
+              key: key as string,
+              ts: p.getFloat64(q + 4, true),
+              value: p.getFloat64(q + 12, true),
+            });
+            q += 20;
+          }
+        }
+      } else if (lsn >= fromLsn) {
+        out = [];
+        const count = first;
         let q = 4;
         for (let i = 0; i < count; i++) {
           const kl = p.getUint32(q, true);
@@ -185,6 +293,8 @@ export function* readWal(
           out.push({ key, ts: p.getFloat64(q, true), value: p.getFloat64(q + 8, true) });
           q += 16;
         }
+      }
+      if (out) {
         stats.records++;
         stats.samples += out.length;
         yield { lsn, samples: out };
@@ -212,11 +322,19 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
   mkdirSync(opts.dir, { recursive: true });
   const segs = listSegments(opts.dir);
   const lastStart = segs[segs.length - 1];
-  let segStart = lastStart ?? 0;
-  let segSize = lastStart === undefined ? 0 : statSync(join(opts.dir, segName(lastStart))).size;
-  let appendLsn = segStart + segSize;
+  const lastSize = lastStart === undefined ? 0 : statSync(join(opts.dir, segName(lastStart))).size;
+  let appendLsn = (lastStart ?? 0) + lastSize;
+  // A session writes its own segments (its key ids start from an empty table); an empty last
+  // segment is reused.
+  let segStart = lastSize === 0 ? (lastStart ?? 0) : appendLsn;
+  let segSize = 0;
   let fh: FileHandle = await open(join(opts.dir, segName(segStart)), 'a');
   syncDir(opts.dir);
+  const segmentBytes = opts.segmentBytes ?? SEGMENT_BYTES;
+  /** Key table and size of the segment the next appended record goes to. */
+  let table = new WalKeyTable();
+  let appendSegBytes = 0;
+  let ids = new Int32Array(1024);
   let queue: Pending[] = [];
   let queuedBytes = 0;
   let flushing: Promise<void> | undefined;
@@ -243,8 +361,8 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
     flushing = (async () => {
       // Take the queued records out: appends during the write go to a fresh queue and wait for
       // the next group (counting them as written here would acknowledge unwritten data).
-      const batch = queue;
-      const bytes = queuedBytes;
+      let batch = queue;
+      let bytes = queuedBytes;
       queue = [];
       queuedBytes = 0;
       const t0 = process.hrtime.bigint();
@@ -253,27 +371,41 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
           await fh.truncate(segSize);
           dirty = false;
         }
-        if (segSize >= (opts.segmentBytes ?? SEGMENT_BYTES)) {
-          // Roll: the next segment starts at the first queued record's LSN.
-          await fh.close();
-          segStart = (batch[0] as Pending).lsn;
-          segSize = 0;
-          fh = await open(join(opts.dir, segName(segStart)), 'a');
-          syncDir(opts.dir);
+        // One write + fdatasync per segment the group touches: a record that starts a segment
+        // (decided at append, where its key ids were assigned) rolls to a new file first.
+        while (batch.length > 0) {
+          const head = batch[0] as Pending;
+          if (head.startsSegment && head.lsn !== segStart) {
+            // Everything written to the old segment is already fdatasync'ed (per chunk). Open the
+            // new file first: if that fails, the old handle stays usable for the retry.
+            const next = await open(join(opts.dir, segName(head.lsn)), 'a');
+            await fh.close().catch(() => undefined);
+            fh = next;
+            segStart = head.lsn;
+            segSize = 0;
+            syncDir(opts.dir);
+          }
+          let end = 1;
+          while (end < batch.length && !(batch[end] as Pending).startsSegment) end++;
+          const chunk = end === batch.length ? batch : batch.slice(0, end);
+          let chunkBytes = 0;
+          for (const r of chunk) chunkBytes += r.bytes.length;
+          await writevAll(
+            fh,
+            chunk.map((r) => r.bytes),
+          );
+          await fh.datasync();
+          segSize += chunkBytes;
+          const last = chunk[chunk.length - 1] as Pending;
+          durableLsn = last.lsn + last.bytes.length;
+          batch = end === batch.length ? [] : batch.slice(end);
+          bytes -= chunkBytes;
+          failing = false;
+          opts.onCommit?.(chunkBytes, Number(process.hrtime.bigint() - t0) / 1e9);
+          const keep: typeof waiters = [];
+          for (const w of waiters) (w.lsn <= durableLsn ? w.resolve : () => keep.push(w))();
+          waiters = keep;
         }
-        await writevAll(
-          fh,
-          batch.map((p) => p.bytes),
-        );
-        await fh.datasync();
-        segSize += bytes;
-        durableLsn =
-          (batch[batch.length - 1] as Pending).lsn + (batch[batch.length - 1] as Pending).bytes.length;
-        failing = false;
-        opts.onCommit?.(bytes, Number(process.hrtime.bigint() - t0) / 1e9);
-        const keep: typeof waiters = [];
-        for (const w of waiters) (w.lsn <= durableLsn ? w.resolve : () => keep.push(w))();
-        waiters = keep;
       } catch (cause) {
         failing = true;
         // Any partial write is cut off (segSize is the last good length) before the records are
@@ -306,8 +438,16 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
     },
     append(samples) {
       if (closed) throw new RuntimeError('RUNTIME_CLOSED', 'write-ahead log is closed');
-      const bytes = encodeWalRecord(samples);
-      queue.push({ lsn: appendLsn, bytes });
+      let startsSegment = false;
+      if (appendSegBytes >= segmentBytes) {
+        table = new WalKeyTable();
+        appendSegBytes = 0;
+        startsSegment = true;
+      }
+      if (ids.length < samples.length) ids = new Int32Array(2 * samples.length);
+      const bytes = encodeWalRecord2(samples, table, ids);
+      appendSegBytes += bytes.length;
+      queue.push({ lsn: appendLsn, bytes, startsSegment });
       queuedBytes += bytes.length;
       appendLsn += bytes.length;
       schedule(queuedBytes > 1 << 20 ? 0 : opts.groupCommitMs);

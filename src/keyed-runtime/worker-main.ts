@@ -54,12 +54,13 @@ function handle(msg: ToWorker): void {
       }
       let processed = 0;
       let stale = 0;
+      const now = Date.now();
       for (let i = 0; i < msg.n; i++) {
-        if (s.process(msg.ids[i] as number, msg.ts[i] as number, msg.values[i] as number)) processed++;
+        if (s.process(msg.ids[i] as number, msg.ts[i] as number, msg.values[i] as number, now)) processed++;
         else stale++;
       }
       const { outputs, errors } = s.drain();
-      const stats = statsIfDue(Date.now());
+      const stats = statsIfDue(now);
       send({ t: 'ack', seq: msg.seq, processed, stale, outputs, errors, ...(stats ? { stats } : {}) });
       return;
     }

@@ -349,7 +349,7 @@ export function createAnomalyOperator(opts: AnomalyOperatorOptions) {
       lifeInput.actual = out.actual;
       lifeInput.expected = out.expected;
       const change = stepLifecycle(s.life, s.params, lifeInput);
-      if (change) emit({ kind: 'alert', event: event(s, ctx.key, change, out.periodsMs) });
+      if (change) emit({ kind: 'alert', event: event(s, ctx.key, change, engine.periods(s.engine)) });
     },
 
     query(q, ctx: KeyedContext<SeriesState<E>>) {
@@ -372,7 +372,7 @@ export function createAnomalyOperator(opts: AnomalyOperatorOptions) {
               startsAt: s.life.emittedStartsAt,
               flapping: s.life.flapping,
             },
-            engine.describe(s.engine, 0).periodsMs,
+            engine.periods(s.engine),
           );
         }
       }

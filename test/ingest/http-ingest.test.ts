@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadVigilConfigText } from '../../src/app/config.js';
@@ -153,5 +154,38 @@ describe('HTTP ingest: bad input', () => {
       node.pipeline.runtime.resume();
     }
     assert.equal((await post({ samples: [good(50, { service: 'busy' })] })).status, 200);
+  });
+
+  test('an overloaded node refuses before reading the body; the connection stays usable', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (body: string) =>
+      new Promise<{ status: number; text: string; reused: boolean }>((resolve, reject) => {
+        const req = request(
+          `${node.url}/api/v1/samples`,
+          { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (text += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text, reused: req.reusedSocket }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      node.pipeline.runtime.pause('test: simulated full queue');
+      // Not JSON: a 503 (not 400) shows the body was never decoded.
+      const refused = await send(`{"samples": [${'x'.repeat(3000)}`);
+      assert.equal(refused.status, 503);
+      assert.equal((JSON.parse(refused.text) as { error: { code: string } }).error.code, 'INGEST_OVERLOADED');
+      node.pipeline.runtime.resume();
+      const ok = await send(JSON.stringify({ samples: [good(60, { service: 'shed' })] }));
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(ok.reused, true, 'the refused request left its keep-alive connection usable');
+    } finally {
+      node.pipeline.runtime.resume();
+      agent.destroy();
+    }
   });
 });

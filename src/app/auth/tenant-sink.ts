@@ -177,6 +177,10 @@ export function createTenantSink(opts: TenantSinkOptions): TenantSink {
   timer?.unref();
 
   return {
+    admit(source) {
+      opts.inner.admit?.(source);
+    },
+
     async submit(samples, source): Promise<SubmitResult> {
       const tenant = opts.currentTenant();
       const stamped = tenant === undefined ? samples : stamp(samples, tenant);
@@ -184,14 +188,21 @@ export function createTenantSink(opts: TenantSinkOptions): TenantSink {
 
       const t = now();
       const refused: RejectedItem[] = [];
-      const pass: Sample[] = [];
-      const passIndex: number[] = [];
+      // What passes, and the request index of each: built only once something is refused
+      // (until then, everything before passed).
+      let pass: Sample[] | undefined;
+      let passIndex: number[] | undefined;
       const added: [TenantState, string][] = [];
       const refusedBy = new Map<string, number>();
+      let who = '';
+      let s = stateOf(who);
       for (let i = 0; i < stamped.length; i++) {
         const smp = stamped[i] as Sample;
-        const who = smp.labels[label] ?? '';
-        const s = stateOf(who);
+        const w = smp.labels[label] ?? '';
+        if (w !== who) {
+          who = w;
+          s = stateOf(who);
+        }
         const seenAt = s.seen.get(smp.key);
         if (seenAt !== undefined) {
           // Last-seen times only serve the TTL (hours): refreshing them once a second is enough.
@@ -199,6 +210,10 @@ export function createTenantSink(opts: TenantSinkOptions): TenantSink {
         } else {
           if (s.seen.size >= limit && t - s.lastPrune >= PRUNE_EVERY_MS) prune(s, t);
           if (s.seen.size >= limit) {
+            if (!pass) {
+              pass = stamped.slice(0, i);
+              passIndex = Array.from({ length: i }, (_, k) => k);
+            }
             refused.push({
               index: i,
               code: 'LIMIT_EXCEEDED',
@@ -212,8 +227,10 @@ export function createTenantSink(opts: TenantSinkOptions): TenantSink {
           s.seen.set(smp.key, t);
           added.push([s, smp.key]);
         }
-        pass.push(smp);
-        passIndex.push(i);
+        if (pass) {
+          pass.push(smp);
+          passIndex!.push(i);
+        }
       }
 
       if (refusedBy.size > 0) {
@@ -232,10 +249,10 @@ export function createTenantSink(opts: TenantSinkOptions): TenantSink {
         if (firing.length > 0) opts.onAlertEvents?.(firing);
       }
 
-      if (pass.length === 0) return { accepted: 0, duplicates: 0, rejected: refused };
+      if ((pass ?? stamped).length === 0) return { accepted: 0, duplicates: 0, rejected: refused };
       let result: SubmitResult;
       try {
-        result = await opts.inner.submit(pass, source);
+        result = await opts.inner.submit(pass ?? stamped, source);
       } catch (err) {
         // Nothing of the batch was taken (503): the new series do not exist.
         for (const [s, key] of added) s.seen.delete(key);
@@ -243,7 +260,7 @@ export function createTenantSink(opts: TenantSinkOptions): TenantSink {
       }
       if (refused.length === 0) return result;
       const rejected: RejectedItem[] = [...refused];
-      for (const r of result.rejected) rejected.push({ ...r, index: passIndex[r.index] ?? r.index });
+      for (const r of result.rejected) rejected.push({ ...r, index: passIndex![r.index] ?? r.index });
       rejected.sort((a, b) => a.index - b.index);
       return { accepted: result.accepted, duplicates: result.duplicates, rejected };
     },

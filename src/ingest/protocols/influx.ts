@@ -33,7 +33,7 @@
 import type { FastifyInstance } from 'fastify';
 import { seriesKey } from '../../common/index.js';
 import { IngestError } from '../errors.js';
-import type { IngestRouteDeps } from '../http-json.js';
+import { admitHook, type IngestRouteDeps } from '../http-json.js';
 import type { RejectCode, Sample } from '../types.js';
 import { checkLabels, checkMetricName, checkTimestamp, checkValue, type SampleLimits } from '../validate.js';
 import {
@@ -562,30 +562,34 @@ export function registerInflux(app: FastifyInstance, deps: IngestRouteDeps): voi
   void app.register((child, _o, done) => {
     child.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, rawBufferParser);
     for (const v1 of [false, true]) {
-      child.post(v1 ? '/write' : '/api/v2/write', { preParsing: gunzipRequestBody }, async (req, reply) => {
-        const query = (req.query ?? {}) as Record<string, unknown>;
-        const precision = parseInfluxPrecision(query['precision'], v1);
-        const body = req.body;
-        const input = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body : '';
-        const batch = decodeInflux(input, deps.now(), deps.limits, deps.maxSamplesPerRequest, precision);
-        const outcome = await submitBatch(deps, 'influx', batch, describeInfluxItem);
-        if (outcome.rejected.length === 0) return reply.code(204).send();
-        const first = outcome.rejected[0] as LocatedRejection;
-        const message =
-          `partial write: ${outcome.rejected.length} problem(s), ${outcome.accepted} samples accepted and stored ` +
-          `(do not resend):\n${formatProblems(outcome.rejected)}`;
-        const detail = {
-          line: first.index,
-          accepted: outcome.accepted,
-          duplicates: outcome.duplicates,
-          rejectedTotal: outcome.rejected.length,
-          rejected: outcome.rejected.slice(0, MAX_LISTED),
-        };
-        return reply
-          .code(400)
-          .type('application/json')
-          .send(v1 ? { error: message, ...detail } : { code: 'invalid', message, ...detail });
-      });
+      child.post(
+        v1 ? '/write' : '/api/v2/write',
+        { onRequest: admitHook(deps, 'influx'), preParsing: gunzipRequestBody },
+        async (req, reply) => {
+          const query = (req.query ?? {}) as Record<string, unknown>;
+          const precision = parseInfluxPrecision(query['precision'], v1);
+          const body = req.body;
+          const input = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body : '';
+          const batch = decodeInflux(input, deps.now(), deps.limits, deps.maxSamplesPerRequest, precision);
+          const outcome = await submitBatch(deps, 'influx', batch, describeInfluxItem);
+          if (outcome.rejected.length === 0) return reply.code(204).send();
+          const first = outcome.rejected[0] as LocatedRejection;
+          const message =
+            `partial write: ${outcome.rejected.length} problem(s), ${outcome.accepted} samples accepted and stored ` +
+            `(do not resend):\n${formatProblems(outcome.rejected)}`;
+          const detail = {
+            line: first.index,
+            accepted: outcome.accepted,
+            duplicates: outcome.duplicates,
+            rejectedTotal: outcome.rejected.length,
+            rejected: outcome.rejected.slice(0, MAX_LISTED),
+          };
+          return reply
+            .code(400)
+            .type('application/json')
+            .send(v1 ? { error: message, ...detail } : { code: 'invalid', message, ...detail });
+        },
+      );
     }
     done();
   });

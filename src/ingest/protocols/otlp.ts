@@ -39,7 +39,7 @@
 import type { FastifyInstance } from 'fastify';
 import { seriesKey } from '../../common/index.js';
 import { IngestError } from '../errors.js';
-import type { IngestRouteDeps } from '../http-json.js';
+import { admitHook, type IngestRouteDeps } from '../http-json.js';
 import type { RejectCode, Sample } from '../types.js';
 import {
   checkLabels,
@@ -1245,44 +1245,48 @@ export function registerOtlp(app: FastifyInstance, deps: IngestRouteDeps, opts: 
   const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
   void app.register((child, _o, done) => {
     child.addContentTypeParser('application/x-protobuf', { parseAs: 'buffer', bodyLimit }, rawBufferParser);
-    child.post('/v1/metrics', { preParsing: gunzipRequestBody }, async (req, reply) => {
-      const type = mediaType(req);
-      let batch: OtlpBatch;
-      let json: boolean;
-      if (type === 'application/x-protobuf' && Buffer.isBuffer(req.body)) {
-        batch = decodeOtlpProtobuf(req.body, deps.now(), deps.limits, deps.maxSamplesPerRequest, opts);
-        json = false;
-      } else if (type === 'application/json') {
-        batch = decodeOtlpJson(req.body, deps.now(), deps.limits, deps.maxSamplesPerRequest, opts);
-        json = true;
-      } else {
-        throw new IngestError(
-          'INGEST_UNSUPPORTED_MEDIA_TYPE',
-          `OTLP/HTTP needs Content-Type application/x-protobuf or application/json, got ${JSON.stringify(type)}`,
-        );
-      }
-      const outcome = await submitBatch(deps, 'otlp', batch, batch.describe);
-      // Points refused by the decoder are counted there (a metric-level refusal covers all its
-      // points); the sink's refusals add their distinct points.
-      const fromDecoder = new Set<LocatedRejection>(batch.rejected);
-      const sinkOnly = outcome.rejected.filter((r) => !fromDecoder.has(r));
-      const rejectedPoints = batch.rejectedPoints + countRejectedItems(sinkOnly);
-      const message =
-        outcome.rejected.length === 0
-          ? ''
-          : `${rejectedPoints} data point(s) refused, ${outcome.accepted} samples accepted (do not retry; the rest is stored):\n${formatProblems(outcome.rejected)}`;
-      if (json) {
-        const body =
-          rejectedPoints === 0 && message === ''
-            ? {}
-            : { partialSuccess: { rejectedDataPoints: String(rejectedPoints), errorMessage: message } };
-        return reply.code(200).type('application/json').send(body);
-      }
-      return reply
-        .code(200)
-        .type('application/x-protobuf')
-        .send(Buffer.from(encodeExportResponse(rejectedPoints, message)));
-    });
+    child.post(
+      '/v1/metrics',
+      { onRequest: admitHook(deps, 'otlp'), preParsing: gunzipRequestBody },
+      async (req, reply) => {
+        const type = mediaType(req);
+        let batch: OtlpBatch;
+        let json: boolean;
+        if (type === 'application/x-protobuf' && Buffer.isBuffer(req.body)) {
+          batch = decodeOtlpProtobuf(req.body, deps.now(), deps.limits, deps.maxSamplesPerRequest, opts);
+          json = false;
+        } else if (type === 'application/json') {
+          batch = decodeOtlpJson(req.body, deps.now(), deps.limits, deps.maxSamplesPerRequest, opts);
+          json = true;
+        } else {
+          throw new IngestError(
+            'INGEST_UNSUPPORTED_MEDIA_TYPE',
+            `OTLP/HTTP needs Content-Type application/x-protobuf or application/json, got ${JSON.stringify(type)}`,
+          );
+        }
+        const outcome = await submitBatch(deps, 'otlp', batch, batch.describe);
+        // Points refused by the decoder are counted there (a metric-level refusal covers all its
+        // points); the sink's refusals add their distinct points.
+        const fromDecoder = new Set<LocatedRejection>(batch.rejected);
+        const sinkOnly = outcome.rejected.filter((r) => !fromDecoder.has(r));
+        const rejectedPoints = batch.rejectedPoints + countRejectedItems(sinkOnly);
+        const message =
+          outcome.rejected.length === 0
+            ? ''
+            : `${rejectedPoints} data point(s) refused, ${outcome.accepted} samples accepted (do not retry; the rest is stored):\n${formatProblems(outcome.rejected)}`;
+        if (json) {
+          const body =
+            rejectedPoints === 0 && message === ''
+              ? {}
+              : { partialSuccess: { rejectedDataPoints: String(rejectedPoints), errorMessage: message } };
+          return reply.code(200).type('application/json').send(body);
+        }
+        return reply
+          .code(200)
+          .type('application/x-protobuf')
+          .send(Buffer.from(encodeExportResponse(rejectedPoints, message)));
+      },
+    );
     done();
   });
 }

@@ -41,7 +41,7 @@
 import type { FastifyInstance } from 'fastify';
 import { seriesKey } from '../../common/index.js';
 import { IngestError } from '../errors.js';
-import type { IngestRouteDeps } from '../http-json.js';
+import { admitHook, type IngestRouteDeps } from '../http-json.js';
 import type { Sample } from '../types.js';
 import { checkLabels, checkMetricName, checkTimestamp, checkValue, type SampleLimits } from '../validate.js';
 import {
@@ -483,7 +483,7 @@ export function registerRemoteWrite(app: FastifyInstance, deps: IngestRouteDeps)
   const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
   void app.register((child, _opts, done) => {
     child.addContentTypeParser('application/x-protobuf', { parseAs: 'buffer', bodyLimit }, rawBufferParser);
-    child.post('/api/v1/write', async (req, reply) => {
+    child.post('/api/v1/write', { onRequest: admitHook(deps, 'remote_write') }, async (req, reply) => {
       const proto = mediaTypeParam(req, 'proto');
       if (proto !== undefined && proto !== 'prometheus.WriteRequest')
         throw new IngestError(

@@ -81,8 +81,8 @@ describe('engine: defined behaviour', () => {
   test('a daily pattern is detected (period 1 day) and tracked; a spike scores above the threshold', () => {
     const values = daily(2000, 2);
     values[1800] = values[1800]! + 15;
-    const { outs } = run(values);
-    assert.deepEqual(outs[1799]!.periodsMs, [DAY_MS]);
+    const { engine, st, outs } = run(values);
+    assert.deepEqual(engine.periods(st), [DAY_MS]);
     let mae = 0;
     for (let i = 1500; i < 1800; i++) mae += Math.abs(outs[i]!.expected - values[i]!);
     assert.ok(mae / 300 < 1.5, `mean |error| ${mae / 300}`);

@@ -82,8 +82,6 @@ export interface ScoreOutput {
    * previous alarm), "range" (beyond the series' all-time range by more than range_tolerance).
    */
   stage: Stage;
-  /** Detected periods in ms (empty when none). Shared, frozen: do not mutate. */
-  periodsMs: readonly number[];
   /** True when the model was refitted on this sample. */
   refit: boolean;
 }
@@ -106,6 +104,11 @@ export interface AnomalyEngine<S> {
   /** Nominal coverage of the band [lower, upper] (the config's band_coverage). */
   readonly bandCoverage: number;
   create(): S;
+  /**
+   * The periods the model uses now, ms (empty when none). Shared and frozen: do not mutate. Asked
+   * for when an alert is built, not per sample (as a per-sample output it cost ~5% of a worker).
+   */
+  periods(state: S): readonly number[];
   /**
    * Scores one sample (event time `tsMs`, finite `value`) and learns from it when `train` is true
    * (silenced samples are scored but not learned). Samples arrive in increasing `tsMs`; a sample
@@ -142,7 +145,6 @@ export function newScoreOutput(): ScoreOutput {
     lower: NaN,
     upper: NaN,
     stage: 'warmup',
-    periodsMs: NO_PERIODS,
     refit: false,
   };
 }
@@ -194,8 +196,7 @@ export function createAnomalyEngine(
   const coldMs = durationMs(c.cold_start_calibration);
   const oosCal = coldMs > 0;
   // Frozen period arrays shared across series, keyed by a hash of the values (checked on a hit);
-  // consecutive samples mostly come from series with the same periods, so the last answer is
-  // checked first. This runs for every sample: integer hashing, no closure.
+  // the last answer is checked first.
   const periodCache = new Map<number, readonly number[]>();
   let lastPeriods: readonly number[] = NO_PERIODS;
 
@@ -317,13 +318,13 @@ export function createAnomalyEngine(
     out.lower = NaN;
     out.upper = NaN;
     out.stage = 'ignored';
-    out.periodsMs = NO_PERIODS;
     out.refit = false;
   }
 
   const engine: AnomalyEngine<EngineState> = {
     bandCoverage: c.band_coverage,
     create: () => createState(pool),
+    periods: (st) => periodsOf(st.f),
 
     process(st, tsMs, value, train, out) {
       const { f, s } = st;
@@ -341,13 +342,11 @@ export function createAnomalyEngine(
         out.lower = NaN;
         out.upper = NaN;
         out.stage = 'warmup';
-        out.periodsMs = NO_PERIODS;
         if (!train) return;
         store(st, tsMs, value, 0);
         if ((f[S.COUNT] as number) >= c.min_history) {
           refit(st, l, c, sc);
           out.refit = true;
-          out.periodsMs = periodsOf(f);
         }
         return;
       }
@@ -376,7 +375,6 @@ export function createAnomalyEngine(
       out.expected = yhat;
       out.lower = yhat - bandHalf;
       out.upper = yhat + bandHalf;
-      out.periodsMs = periodsOf(f);
 
       // ---- point stage: DBSCAN envelope, then the calibrated tail -------------------------
       let sPt = 0;
