@@ -11,7 +11,8 @@
  * Steady state: before measuring, every series gets `--preload-rounds` samples (default 3000,
  * 1-minute data, 12.5 cycles of the series' 4-hour period, so it is confirmed and models are fitted; the warm-up
  * throughput is printed too). Options: --seconds N (per round, default 8), --rounds N (3),
- * --connections N (8), --series N (series per connection, 1000), --preload-rounds N (3000).
+ * --connections N (8), --series N (series per connection, 1000), --preload-rounds N (3000),
+ * --workers N (runtime.workers; default "auto").
  * The last line is one JSON object with every figure.
  */
 import { spawn } from 'node:child_process';
@@ -32,6 +33,7 @@ const CONNECTIONS = arg('connections', 8);
 const SERIES = arg('series', 1000);
 const PRELOAD_ROUNDS = arg('preload-rounds', 3000);
 const MAX_IN_FLIGHT = arg('max-in-flight', 0); // 0 = the default of alerting.retry.max_in_flight
+const WORKERS = arg('workers', 0); // 0 = the default of runtime.workers ("auto")
 const STEP_MS = 60_000;
 const T0 = Date.now() - 90 * 86_400_000;
 
@@ -117,7 +119,7 @@ log:
   level: warn
 runtime:
   checkpoint_interval: 1h
-# Receivers on 127.0.0.1 must be allowed explicitly (default: public addresses only).
+${WORKERS > 0 ? `  workers: ${WORKERS}\n` : ''}# Receivers on 127.0.0.1 must be allowed explicitly (default: public addresses only).
 security:
   outbound_allowlist: ['127.0.0.1']
 alerting:

@@ -58,6 +58,22 @@ describe('selection', () => {
       ),
     );
   });
+
+  test('selectKth leaves the array partitioned around k (quartiles are then selected in its halves)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -20, max: 20 }), { minLength: 1, maxLength: 200 }),
+        fc.nat(),
+        (xs, k0) => {
+          const k = k0 % xs.length;
+          const a = Float64Array.from(xs);
+          const v = selectKth(a, a.length, k);
+          for (let i = 0; i < a.length; i++) if (i < k ? a[i]! > v : i > k && a[i]! < v) return false;
+          return a[k] === v;
+        },
+      ),
+    );
+  });
 });
 
 describe('PRNG', () => {

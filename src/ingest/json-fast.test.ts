@@ -170,6 +170,71 @@ describe('JSON ingest fast path', () => {
     );
   });
 
+  test('property: items of a few series, sent the same way again and again (prefix hits), and every near miss', () => {
+    // Item prefixes (bytes up to `,"ts":`) are remembered only when they name the whole series;
+    // these shapes share prefixes with the canonical one but must not be taken for it.
+    const series = fc.constantFrom(
+      '"metric":"m","labels":{"a":"1"}',
+      '"metric":"m"',
+      '"metric":"m","labels":{"a":"1","b":"2"}',
+      '"labels":{"a":"1"},"metric":"m"',
+      '"metric":"m","labels":{"ts":"1"}',
+      '"metric":"m","labels":{"a":"1"},"ts":5',
+      '"metric":"up","labels":{}',
+      '"metric":"9x"',
+      '"metric":"m","labels":{"a":"x y"}',
+    );
+    // Mostly items the fast path answers (so prefixes are remembered and hit), with near misses.
+    const tail = fc.oneof(
+      { arbitrary: fc.constant(''), weight: 30 },
+      {
+        arbitrary: fc.constantFrom(
+          ',"labels":{"a":"1"}',
+          ',"metric":"m"',
+          ',"metric":"up"',
+          ',"labels":{"b":"2"}',
+          ',"extra":1',
+        ),
+        weight: 1,
+      },
+    );
+    const value = fc.oneof(
+      { arbitrary: fc.integer({ min: -1000, max: 1000 }).map(String), weight: 30 },
+      { arbitrary: fc.constantFrom('1.5', '"1"', 'null'), weight: 1 },
+    );
+    const ws = fc.constantFrom('', '', '', ' ');
+    const item = fc
+      .tuple(series, fc.integer({ min: 0, max: 1000 }), value, tail, ws)
+      .map(([s, dt, v, tl, w]) => `{${s}${w},"ts":${NOW - dt},"value":${v}${tl}}`);
+    for (const capacity of [1 << 20, 3]) {
+      const cache = new SeriesBytesCache(capacity);
+      let answered = 0;
+      fc.assert(
+        fc.property(fc.array(item, { minLength: 1, maxLength: 4 }), (items) => {
+          const text = `{"samples":[${items.join(',')}]}`;
+          const r = fast(text, cache);
+          if (r === undefined) return;
+          answered++;
+          assert.deepEqual(r, slow(text));
+        }),
+        { numRuns: 3000 },
+      );
+      assert.ok(answered > 100, `the fast path answered only ${answered} of 3000 bodies`);
+    }
+  });
+
+  test('a remembered prefix is used: the canonical shape is decoded fast on every later request', () => {
+    const cache = new SeriesBytesCache();
+    const body = (v: number) =>
+      `{"samples":[{"metric":"m","labels":{"a":"1"},"ts":${NOW - 10 + v},"value":${v}},{"metric":"m","labels":{"a":"2"},"ts":${NOW},"value":${v}}]}`;
+    for (let v = 0; v < 5; v++) {
+      const r = fast(body(v), cache);
+      assert.ok(r, `request ${v} fell back to the slow path`);
+      assert.deepEqual(r, slow(body(v)));
+    }
+    assert.equal(cache.prefixes.size, 2);
+  });
+
   test('the cache grows, starts over at capacity, and keeps answering right', () => {
     const cache = new SeriesBytesCache(3000);
     for (let round = 0; round < 2; round++) {

@@ -61,25 +61,23 @@ function fnv(buf: Uint8Array, a: number, b: number, h: number): number {
 const FNV_BASIS = 0x811c9dc5 | 0;
 
 /**
- * Series by the bytes they were sent as (the metric string's content and the labels object's
- * text): an open-addressing table over an arena of those bytes. Bounded: when it holds
- * `capacity` series it starts over (the next sample of each series is checked again).
+ * Values by byte strings (one range, or two joined by a marker byte): an open-addressing table
+ * over an arena of those bytes. Bounded: when it holds `capacity` values it starts over.
  */
-export class SeriesBytesCache {
+class BytesTable<V> {
   private slots = new Int32Array(0);
   private hashes = new Int32Array(0);
   private starts = new Int32Array(0);
   private lengths = new Int32Array(0);
-  private values: SeriesEntry[] = [];
+  private values: V[] = [];
   private bytes = new Uint8Array(0);
+  private view = new DataView(this.bytes.buffer);
   private used = 0;
 
-  /** @param capacity - most series held at once */
-  constructor(readonly capacity = 1 << 20) {
+  constructor(readonly capacity: number) {
     this.clear();
   }
 
-  /** Series held. */
   get size(): number {
     return this.values.length;
   }
@@ -95,37 +93,62 @@ export class SeriesBytesCache {
     this.lengths = new Int32Array(entries);
     this.values = [];
     this.bytes = new Uint8Array(bytes);
+    this.view = new DataView(this.bytes.buffer);
     this.used = 0;
   }
 
   /**
-   * The series sent as metric bytes `buf[m0, m1)` and labels text `buf[l0, l1)` (l0 = l1 = -1:
-   * no labels field), with `h` their {@link hashOf}.
+   * The value stored for bytes `buf[m0, m1)` and `buf[l0, l1)` (l0 = l1 = -1: none), with `h`
+   * their {@link hashOf}; `view` is a DataView over `buf` (compares four bytes at a time).
    */
-  get(buf: Uint8Array, m0: number, m1: number, l0: number, l1: number, h: number): SeriesEntry | undefined {
+  get(
+    buf: Uint8Array,
+    view: DataView,
+    m0: number,
+    m1: number,
+    l0: number,
+    l1: number,
+    h: number,
+  ): V | undefined {
     const mask = this.slots.length - 1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const s = this.slots[i] as number;
       if (s === 0) return undefined;
       const e = s - 1;
-      if (this.hashes[e] === h && this.equals(e, buf, m0, m1, l0, l1)) return this.values[e];
+      if (this.hashes[e] === h && this.equals(e, buf, view, m0, m1, l0, l1)) return this.values[e];
     }
   }
 
-  private equals(e: number, buf: Uint8Array, m0: number, m1: number, l0: number, l1: number): boolean {
+  private equals(
+    e: number,
+    buf: Uint8Array,
+    view: DataView,
+    m0: number,
+    m1: number,
+    l0: number,
+    l1: number,
+  ): boolean {
     const mLen = m1 - m0;
     const lLen = l1 - l0;
     if (this.lengths[e] !== mLen + 1 + lLen) return false;
+    const j = this.starts[e] as number;
+    if (!this.same(j, buf, view, m0, m1)) return false;
+    if (this.bytes[j + mLen] !== (l0 < 0 ? 0 : 1)) return false;
+    return l0 < 0 || this.same(j + mLen + 1, buf, view, l0, l1);
+  }
+
+  /** Whether the arena at `j` holds `buf[a, b)`: four bytes at a time, then the rest. */
+  private same(j: number, buf: Uint8Array, view: DataView, a: number, b: number): boolean {
+    const mine = this.view;
+    let i = a;
+    for (; i + 4 <= b; i += 4, j += 4) if (mine.getInt32(j) !== view.getInt32(i)) return false;
     const bytes = this.bytes;
-    let j = this.starts[e] as number;
-    for (let i = m0; i < m1; i++) if (bytes[j++] !== buf[i]) return false;
-    if (bytes[j++] !== (l0 < 0 ? 0 : 1)) return false;
-    for (let i = l0; i < l1; i++) if (bytes[j++] !== buf[i]) return false;
+    for (; i < b; i++, j++) if (bytes[j] !== buf[i]) return false;
     return true;
   }
 
   /** Adds a series (not present: call after {@link get} returned undefined). */
-  add(buf: Uint8Array, m0: number, m1: number, l0: number, l1: number, h: number, entry: SeriesEntry): void {
+  add(buf: Uint8Array, m0: number, m1: number, l0: number, l1: number, h: number, entry: V): void {
     let n = this.values.length;
     if (n >= this.capacity) {
       this.clear();
@@ -168,12 +191,50 @@ export class SeriesBytesCache {
     for (let e = 0; e < n; e++) this.place(e);
   }
 
-  /** The hash {@link get} and {@link add} take for metric bytes `[m0, m1)` and labels `[l0, l1)`. */
+  /** The hash {@link get} and {@link add} take for bytes `[m0, m1)` and `[l0, l1)` (l0 = -1: none). */
   static hashOf(buf: Uint8Array, m0: number, m1: number, l0: number, l1: number): number {
     const h = Math.imul(fnv(buf, m0, m1, FNV_BASIS) ^ (l0 < 0 ? 0 : 1), 0x01000193);
     return l0 < 0 ? h : fnv(buf, l0, l1, h);
   }
 }
+
+/**
+ * What the fast path remembers between requests (one per route), bounded at `capacity` entries
+ * each (about 200 bytes per series in all):
+ * - series by the bytes they were sent as: the metric string's content and the labels object's
+ *   text → checked labels and series key;
+ * - item prefixes: the bytes of an item from its `{` up to the `,` before a `"ts":` key, when
+ *   they were exactly a metric field and optionally a labels field (most clients write every
+ *   sample of a series the same way). Equal bytes parse the same way, so a known prefix is
+ *   skipped in one hashing scan and one comparison instead of being parsed.
+ */
+export class SeriesBytesCache {
+  /** @internal */
+  readonly series: BytesTable<SeriesEntry>;
+  /** @internal */
+  readonly prefixes: BytesTable<SeriesEntry>;
+
+  /** @param capacity - most series (and prefixes) held at once */
+  constructor(readonly capacity = 1 << 20) {
+    this.series = new BytesTable(capacity);
+    this.prefixes = new BytesTable(capacity);
+  }
+
+  /** Series held. */
+  get size(): number {
+    return this.series.size;
+  }
+
+  clear(): void {
+    this.series.clear();
+    this.prefixes.clear();
+  }
+}
+
+/** Longest item prefix looked up, bytes (longer ones are parsed every time). */
+const MAX_PREFIX = 4096;
+const LOWER_T = 0x74;
+const LOWER_S = 0x73;
 
 /** Decoded samples; `indices[i]` is the request index of `samples[i]` (here always i). */
 export interface FastDecoded {
@@ -206,7 +267,12 @@ class Scanner {
   /** The last number. */
   private num = 0;
 
-  constructor(private readonly buf: Buffer) {}
+  /** The body as a DataView (word compares in the caches). */
+  private readonly view: DataView;
+
+  constructor(private readonly buf: Buffer) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
 
   private ws(): void {
     const buf = this.buf;
@@ -382,31 +448,93 @@ class Scanner {
     this.ws();
     let more = buf[this.p] !== RBRACKET;
     if (!more) this.p++;
+    // Off for the rest of a body once one of its items had no prefix to remember (another field
+    // order): the scan would only cost.
+    let tryPrefix = true;
     while (more) {
-      if (samples.length >= maxSamples || !this.eat(LBRACE)) return undefined;
+      if (samples.length >= maxSamples) return undefined;
+      this.ws();
+      const itemStart = this.p;
+      if (buf[itemStart] !== LBRACE) return undefined;
+      // The item's prefix: up to the first `,"ts":` (hashed while scanning for it).
+      let cut = -1;
+      let ph = FNV_BASIS;
+      let hit: SeriesEntry | undefined;
+      if (tryPrefix) {
+        const lim = Math.min(buf.length - 5, itemStart + MAX_PREFIX);
+        for (let i = itemStart; i < lim; i++) {
+          const c = buf[i] as number;
+          if (
+            c === COMMA &&
+            buf[i + 1] === QUOTE &&
+            buf[i + 2] === LOWER_T &&
+            buf[i + 3] === LOWER_S &&
+            buf[i + 4] === QUOTE &&
+            buf[i + 5] === COLON
+          ) {
+            cut = i;
+            break;
+          }
+          ph = Math.imul(ph ^ c, 0x01000193);
+        }
+        if (cut >= 0) {
+          ph = Math.imul(ph, 0x01000193); // = BytesTable.hashOf(buf, itemStart, cut, -1, -1)
+          hit = cache.prefixes.get(buf, this.view, itemStart, cut, -1, -1, ph);
+        }
+      }
       let m0 = -1;
       let m1 = -1;
       let mHigh = false;
       let l0 = -1;
       let l1 = -1;
+      let hasMetric = false;
+      let hasLabels = false;
+      let fields = 0;
       let hasTs = false;
       let ts = 0;
       let hasValue = false;
       let value = 0;
+      /** Where the ts key starts when only metric (and labels) came before it; else -1. */
+      let tsKeyAt = -1;
+      let fieldsBeforeTs = 0;
+      let afterValue = false;
+      if (hit) {
+        // Known bytes: the parse would end here, after the metric (and labels) fields. A metric
+        // or labels field after this point gives up (the slow path decides).
+        hasMetric = true;
+        hasLabels = true;
+        this.p = cut;
+        afterValue = true;
+      } else this.p = itemStart + 1;
       for (;;) {
+        if (afterValue) {
+          this.ws();
+          const c = buf[this.p++];
+          if (c === RBRACE) break;
+          if (c !== COMMA) return undefined;
+        }
+        afterValue = true;
+        this.ws();
+        const keyAt = this.p;
         if (!this.str() || !this.eat(COLON)) return undefined;
         const len = this.s1 - this.s0;
-        if (len === 6 && this.is('metric') && m0 < 0) {
+        if (len === 6 && this.is('metric') && !hasMetric) {
           if (!this.str()) return undefined;
           m0 = this.s0;
           m1 = this.s1;
           mHigh = this.high;
-        } else if (len === 6 && this.is('labels') && l0 < 0) {
+          hasMetric = true;
+        } else if (len === 6 && this.is('labels') && !hasLabels) {
           this.ws();
           l0 = this.p;
           if (!this.labelsObject()) return undefined;
           l1 = this.p;
+          hasLabels = true;
         } else if (len === 2 && this.is('ts') && !hasTs) {
+          if (hasMetric && fields === (hasLabels ? 2 : 1)) {
+            tsKeyAt = keyAt;
+            fieldsBeforeTs = fields;
+          }
           this.ws();
           if (buf[this.p] === QUOTE) {
             if (!this.str() || this.high) return undefined;
@@ -423,18 +551,25 @@ class Scanner {
           value = this.num;
           hasValue = true;
         } else return undefined;
-        this.ws();
-        const c = buf[this.p++];
-        if (c === RBRACE) break;
-        if (c !== COMMA) return undefined;
+        fields++;
       }
-      if (m0 < 0 || !hasTs || !hasValue) return undefined;
-      const h = SeriesBytesCache.hashOf(buf, m0, m1, l0, l1);
-      let s = cache.get(buf, m0, m1, l0, l1, h);
-      if (s === undefined) {
-        s = this.series(m0, m1, mHigh, l0, l1, limits);
-        if (s === undefined) return undefined;
-        cache.add(buf, m0, m1, l0, l1, h, s);
+      if (!hasMetric || !hasTs || !hasValue) return undefined;
+      let s: SeriesEntry | undefined;
+      if (hit) s = hit;
+      else {
+        const h = BytesTable.hashOf(buf, m0, m1, l0, l1);
+        s = cache.series.get(buf, this.view, m0, m1, l0, l1, h);
+        if (s === undefined) {
+          s = this.series(m0, m1, mHigh, l0, l1, limits);
+          if (s === undefined) return undefined;
+          cache.series.add(buf, m0, m1, l0, l1, h, s);
+        }
+        // Remember the prefix when the scan's cut is this item's ts key (not, say, a label
+        // named "ts" earlier) and only the value came after ts (the prefix alone names the
+        // series), so the next item sent the same way is recognised by it.
+        if (tsKeyAt >= 0 && cut === tsKeyAt - 1 && fields === fieldsBeforeTs + 2)
+          cache.prefixes.add(buf, itemStart, cut, -1, -1, ph, s);
+        else tryPrefix = false;
       }
       samples.push({ metric: s.metric, labels: s.labels, key: s.key, ts, value });
       this.ws();

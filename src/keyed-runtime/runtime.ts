@@ -219,9 +219,14 @@ function newBatch(size: number): Batch {
   };
 }
 
-/** Resolves the `workers` setting: 'auto' = available cores − 1, at least 1. */
-export function resolveWorkerCount(workers: number | 'auto'): number {
-  return workers === 'auto' ? Math.max(1, availableParallelism() - 1) : workers;
+/**
+ * Resolves the `workers` setting: 'auto' = available cores − 1, but 2 on a 2-core machine (the
+ * ingest thread uses well under a core, and one worker left the second core partly idle:
+ * bench:throughput) and 1 on one core.
+ */
+export function resolveWorkerCount(workers: number | 'auto', cores = availableParallelism()): number {
+  if (workers !== 'auto') return workers;
+  return cores <= 1 ? 1 : Math.max(2, cores - 1);
 }
 
 /** Starts the workers. */

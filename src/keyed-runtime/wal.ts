@@ -3,8 +3,8 @@
  *
  * Accepted samples are appended (in memory, synchronously, in the order they were routed) and
  * written + fdatasync'ed in groups (group commit: one write and one fsync for everything appended
- * within `groupCommitMs`). An acknowledgement waits for `sync()`: durable through everything
- * appended so far. On restart, records at or after the last checkpoint's position are replayed.
+ * while the previous group was being written, and within `groupCommitMs` when that is above 0).
+ * An acknowledgement waits for `sync()`: durable through everything appended so far. On restart, records at or after the last checkpoint's position are replayed.
  *
  * Layout: `dir/<firstLsn as 20 digits>.wal` segments; a record is
  * `u32 payloadLength | u32 crc32(payload) | payload`. Payload (format 2): `u32 0x80000000 | count`,
@@ -47,7 +47,10 @@ const decoder = new TextDecoder();
 
 export interface WalOptions {
   readonly dir: string;
-  /** Longest wait before a group is written and fsynced, ms. */
+  /**
+   * How long a group waits for more records before it is written and fsynced, ms; 0: it is written
+   * on the next turn of the event loop, and records appended meanwhile form the next group.
+   */
   readonly groupCommitMs: number;
   /** Retry interval after a failed write, ms. @defaultValue 1000 */
   readonly retryMs?: number;
@@ -338,7 +341,7 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
   let queue: Pending[] = [];
   let queuedBytes = 0;
   let flushing: Promise<void> | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   let failing = false;
   /** A failed write may have left a partial record past segSize: cut it before writing again. */
   let dirty = false;
@@ -349,10 +352,12 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
 
   function schedule(delay: number): void {
     if (timer || flushing || closed) return;
-    timer = setTimeout(() => {
+    const run = (): void => {
       timer = undefined;
       void flush();
-    }, delay);
+    };
+    // 0: on the next turn of the event loop (what the current tick appends joins the group).
+    timer = delay > 0 ? setTimeout(run, delay) : setImmediate(run);
   }
 
   async function flush(): Promise<void> {
@@ -469,7 +474,10 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
       }
     },
     async close() {
-      if (timer) clearTimeout(timer);
+      if (timer) {
+        clearTimeout(timer as NodeJS.Timeout);
+        clearImmediate(timer as NodeJS.Immediate);
+      }
       timer = undefined;
       while (queue.length > 0 && !failing) await flush();
       if (flushing) await flushing;

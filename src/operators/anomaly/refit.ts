@@ -136,8 +136,16 @@ export function refit(st: EngineState, l: Layout, c: DetectionConfig, sc: Scratc
     sc.rawY[i] = s[l.rawV + p] as number;
   }
   // sample spacing and the derived record counts
-  for (let i = 1; i < nRaw; i++) sc.tmp[i - 1] = (sc.rawTs[i] as number) - (sc.rawTs[i - 1] as number);
-  const dt = Math.max(1, medianInPlace(sc.tmp, nRaw - 1));
+  let dMin = Infinity;
+  let dMax = -Infinity;
+  for (let i = 1; i < nRaw; i++) {
+    const d = (sc.rawTs[i] as number) - (sc.rawTs[i - 1] as number);
+    sc.tmp[i - 1] = d;
+    if (d < dMin) dMin = d;
+    if (d > dMax) dMax = d;
+  }
+  // regular sampling (the common case): every spacing is the median
+  const dt = Math.max(1, dMin === dMax ? dMin : medianInPlace(sc.tmp, nRaw - 1));
   f[S.DT] = dt;
   if (!((f[S.C_WIDTH] as number) > 0)) f[S.C_WIDTH] = dt * Math.max(8, Math.ceil(HOUR_MS / dt));
   const width = f[S.C_WIDTH] as number;
@@ -578,12 +586,14 @@ function scaleModel(f: Float64Array, sc: Scratch, nRaw: number, vBase: number, e
   f[S.GAMMA] = 0;
   f[S.Y_REF] = 1;
   if (!enabled || m < 40 || !(lo > 0) || hi / lo < 1.3) return;
-  // four groups by forecast level (quartiles found by selection): medians of level and |residual|
-  const q = [0, 0, 0];
-  for (let g = 1; g <= 3; g++) {
-    for (let k = 0; k < m; k++) sc.tmp2[k] = sc.tmp[k] as number;
-    q[g - 1] = selectKth(sc.tmp2, m, Math.floor((g * m) / 4));
-  }
+  // four groups by forecast level (quartiles found by selection): medians of level and |residual|.
+  // Selecting the middle one partitions the copy around it, so the others are selected in its halves.
+  for (let k = 0; k < m; k++) sc.tmp2[k] = sc.tmp[k] as number;
+  const k1 = Math.floor(m / 4);
+  const k2 = Math.floor(m / 2);
+  const k3 = Math.floor((3 * m) / 4);
+  const q2 = selectKth(sc.tmp2, m, k2);
+  const q = [selectKth(sc.tmp2, k2, k1), q2, selectKth(sc.tmp2.subarray(k2 + 1, m), m - k2 - 1, k3 - k2 - 1)];
   const xs: number[] = [];
   const ys: number[] = [];
   for (let g = 0; g < 4; g++) {
