@@ -4,7 +4,8 @@
  * Accepted samples are appended (in memory, synchronously, in the order they were routed) and
  * written + fdatasync'ed in groups (group commit: one write and one fsync for everything appended
  * while the previous group was being written, and within `groupCommitMs` when that is above 0).
- * An acknowledgement waits for `sync()`: durable through everything appended so far. On restart, records at or after the last checkpoint's position are replayed.
+ * An acknowledgement waits for `sync()`: durable through everything appended so far. On restart,
+ * records at or after the last checkpoint's position are replayed.
  *
  * Layout: `dir/<firstLsn as 20 digits>.wal` segments; a record is
  * `u32 payloadLength | u32 crc32(payload) | payload`. Payload (format 2): `u32 0x80000000 | count`,
@@ -99,16 +100,13 @@ function listSegments(dir: string): number[] {
 
 /**
  * The keys of one segment by id, for format-2 records: `idOf` returns a key's id, defining it
- * (for the next record's definitions) when the segment has not seen it.
+ * (for the next record's definitions) when the segment has not seen it. Holds every key of the
+ * segment (a map entry per series, shared key strings) until the segment ends.
  */
-export class WalKeyTable {
+class WalKeyTable {
   private readonly ids = new Map<string, number>();
   private newKeys: string[] = [];
   private newBytes = 0;
-
-  get size(): number {
-    return this.ids.size;
-  }
 
   idOf(key: string): number {
     let id = this.ids.get(key);
@@ -143,11 +141,7 @@ export class WalKeyTable {
 }
 
 /** Encodes one format-2 record (header + payload) against a segment's key table. */
-export function encodeWalRecord2(
-  samples: readonly KeyedSample[],
-  table: WalKeyTable,
-  ids: Int32Array,
-): Uint8Array {
+function encodeWalRecord2(samples: readonly KeyedSample[], table: WalKeyTable, ids: Int32Array): Uint8Array {
   for (let i = 0; i < samples.length; i++) ids[i] = table.idOf((samples[i] as KeyedSample).key);
   const size = 8 + 4 + table.definitionBytes + 20 * samples.length;
   const buf = Buffer.allocUnsafe(size);
@@ -165,7 +159,10 @@ export function encodeWalRecord2(
   return buf;
 }
 
-/** Encodes one format-1 record (header + payload), keys written in place as UTF-8 (read back by every version; tests). */
+/**
+ * Encodes one format-1 record (header + payload), keys written in place as UTF-8: no longer
+ * written by the log, still read (tests write old segments with it).
+ */
 export function encodeWalRecord(samples: readonly KeyedSample[]): Uint8Array {
   let size = 8 + 4;
   for (let i = 0; i < samples.length; i++)
