@@ -11,6 +11,7 @@ import { Outbox } from '../../src/alerts/outbox.js';
 import { join } from 'node:path';
 import { createAlertDispatcher, type AlertDispatcher, type AlertEvent } from '../../src/alerts/index.js';
 import { startHttpReceiver, type HttpReceiver } from '../support/http-receiver.js';
+import { waitFor } from '../support/vigil-process.js';
 import {
   alertEvent,
   alertId,
@@ -280,8 +281,16 @@ test('restart in the middle of retries: the outbox survives, nothing lost, resyn
   const first = await setup(hook);
   const firing = fire(6, Date.now() - 10_000);
   first.d.receive(firing);
-  await sleep(700);
-  const before = first.d.notifications({ status: 'retrying' });
+  // Both groups fail at least twice before the restart (a loaded CI machine may need more than the
+  // ~200 ms this takes alone, so the sampling waits for the state instead of a fixed sleep).
+  const before = await waitFor(
+    () => {
+      const r = first.d.notifications({ status: 'retrying' });
+      return r.length === 2 && r.every((n) => n.attemptCount >= 2) ? r : undefined;
+    },
+    5000,
+    'two groups retrying',
+  );
   assert.equal(before.length, 2, 'two groups waiting');
   const attemptsBefore = new Map(before.map((n) => [n.id, n.attemptCount]));
   assert.ok(

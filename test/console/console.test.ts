@@ -241,8 +241,23 @@ describe('web console (headless Chromium)', () => {
       const u = (document.getElementById('chart') as { __uplot: UPlotLike }).__uplot;
       const at = (x: number, y: number) =>
         Array.from(u.ctx.getImageData(Math.round(x), Math.round(y), 1, 1).data);
-      const [xs, value, lower, upper] = u.data as [number[], number[], (number | null)[], (number | null)[]];
+      const [xs, value, lower, upper, expected] = u.data as [
+        number[],
+        number[],
+        (number | null)[],
+        (number | null)[],
+        (number | null)[],
+      ];
       const last = xs.length - 1;
+      // Grid lines (1 px, drawn over the band) and the alert-event markers cross the band: a pixel
+      // on one is the band blended with the line, so candidates keep 3 px away from them.
+      const gridX = (u.axes[0]?._splits ?? []).map((v) => u.valToPos(v, 'x', true));
+      const gridY = (u.axes[1]?._splits ?? []).map((v) => u.valToPos(v, 'y', true));
+      const eventX = u.vigil.events.map((e) => u.valToPos(e.ts, 'x', true));
+      const clearOf = (x: number, y: number) =>
+        gridX.every((g) => Math.abs(g - x) > 3) &&
+        eventX.every((g) => Math.abs(g - x) > 3) &&
+        gridY.every((g) => Math.abs(g - y) > 3);
       let inside: number[] | undefined;
       let above: number[] | undefined;
       for (let i = Math.floor(xs.length / 3); i < last - 20 && !(inside && above); i += 7) {
@@ -254,19 +269,25 @@ describe('web console (headless Chromium)', () => {
         const yHi = u.valToPos(hi, 'y', true);
         const yVal = u.valToPos(value[i]!, 'y', true);
         if (yLo - yHi < 12) continue;
+        const ex = expected[i];
+        const yExp = ex == null ? Number.NaN : u.valToPos(ex, 'y', true);
         for (const f of [0.2, 0.8]) {
           const y = yHi + f * (yLo - yHi);
-          if (!inside && Math.abs(y - yVal) > 6) inside = at(x, y);
+          if (!inside && Math.abs(y - yVal) > 6 && !(Math.abs(y - yExp) <= 4) && clearOf(x, y))
+            inside = at(x, y);
         }
         const yAbove = yHi - 25;
-        if (!above && yAbove > u.bbox.top + 5 && Math.abs(yAbove - yVal) > 25) above = at(x, yAbove);
+        if (!above && yAbove > u.bbox.top + 5 && Math.abs(yAbove - yVal) > 25 && clearOf(x, yAbove))
+          above = at(x, yAbove);
       }
       return {
         inside,
         above,
+        gridLines: gridX.length + gridY.length,
         band: [u.valToPos(upper[400]!, 'y', true), u.valToPos(lower[400]!, 'y', true)],
       };
     });
+    assert.ok(px.gridLines > 2, 'grid lines located (uPlot axes._splits)');
     assert.ok(px.inside, `found a band pixel (band at y ${px.band.join('..')})`);
     // The plot canvas is transparent: a band pixel is exactly the band fill, rgba(130, 80, 223, 0.2).
     const [r, g, b, a] = px.inside;
@@ -387,6 +408,8 @@ interface UPlotLike {
   scales: { y: { min: number; max: number } };
   ctx: { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } };
   bbox: { left: number; top: number; width: number; height: number };
+  /** uPlot's tick values per axis (where the grid lines are drawn); internal but stable since 1.0. */
+  axes: { _splits?: number[] }[];
   valToPos(v: number, scale: string, canvasPixels?: boolean): number;
   setScale(scale: string, range: { min: number; max: number }): void;
   vigil: { events: { status: string; ts: number }[] };
