@@ -213,7 +213,11 @@ export async function startKafkaPipeline(opts: KafkaPipelineOptions): Promise<Ka
   const stateTopic = stateTopicOf(kcfg);
   const dlqTopic = deadLetterTopicOf(kcfg);
   const K = config.runtime.key_groups;
-  const operator = opts.operator ?? { ...ANOMALY_OPERATOR, options: opts.operatorOptions };
+  const operator = opts.operator ?? {
+    ...ANOMALY_OPERATOR,
+    ...(opts.operatorModule ? { module: opts.operatorModule } : {}),
+    options: opts.operatorOptions,
+  };
   const limits = sampleLimits(config);
   const client = createKafkaClient(kcfg, log);
   const writer = randomBytes(6).toString('hex');
@@ -483,6 +487,15 @@ export async function startKafkaPipeline(opts: KafkaPipelineOptions): Promise<Ka
         metrics.operatorErrors.inc({ code: e.code });
         log.warn({ err: e, metricKey: e.key }, 'operator failed on a sample; the sample was skipped');
       }
+    },
+    // The poison record is dead-lettered (QUARANTINED) when its partition is re-read, and the
+    // committed offsets move past it: Kafka needs no quarantine file.
+    onQuarantined: (q) => {
+      metrics.samplesQuarantined.inc();
+      log.error(
+        { metricKey: q.key, ts: q.ts, worker: q.worker, crashes: q.crashes },
+        'a sample crashed its worker thread repeatedly: quarantined (dead-lettered from now on)',
+      );
     },
     onWorkerRestarted: (_worker, keyGroups) => {
       // Every partition with a key group on the dead worker rewinds to its committed snapshot.

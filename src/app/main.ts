@@ -37,6 +37,8 @@ export interface VigilNode {
 export interface StartOptions {
   readonly logger?: Logger;
   readonly onProgress?: (phase: string, done: number, total: number) => void;
+  /** See PipelineOptions.operatorModule (fault tests). */
+  readonly operatorModule?: string;
 }
 
 export async function startVigil(config: VigilConfig, opts: StartOptions = {}): Promise<VigilNode> {
@@ -85,6 +87,7 @@ export async function startVigil(config: VigilConfig, opts: StartOptions = {}): 
     onAlertsReleased: (events: readonly { readonly fingerprint: string }[]) =>
       dispatcher.release(events.map((e) => e.fingerprint)),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.operatorModule ? { operatorModule: opts.operatorModule } : {}),
   });
   live.pipeline = p;
   // Silences reach the operators (silenced samples are kept out of training); called at once

@@ -62,6 +62,7 @@ export interface VigilMetrics {
   readonly requestsOverloaded: Counter<'source'>;
   readonly operatorErrors: Counter<'code'>;
   readonly workerRestarts: Counter;
+  readonly samplesQuarantined: Counter;
   readonly walBytes: Counter;
   readonly walSyncSeconds: Histogram;
   readonly checkpointSeconds: Histogram;
@@ -108,6 +109,11 @@ export function createMetrics(live: LiveReadings): VigilMetrics {
     workerRestarts: new Counter({
       name: 'vigil_worker_restarts_total',
       help: 'Worker threads that died and were restarted.',
+      registers: [registry],
+    }),
+    samplesQuarantined: new Counter({
+      name: 'vigil_samples_quarantined_total',
+      help: 'Samples quarantined because a worker thread died twice while processing them (see quarantine.jsonl).',
       registers: [registry],
     }),
     walBytes: new Counter({

@@ -10,8 +10,24 @@
  * A checkpoint reads `wal.appendLsn` and posts the snapshot barrier to every worker in the same
  * tick: the snapshot holds exactly the records before that LSN. After the checkpoint file is
  * durable, WAL segments before the oldest retained checkpoint are deleted.
+ *
+ * A worker that dies is restarted empty; its key groups are restored from the newest checkpoint
+ * and the WAL after it is replayed into it while ingest pauses (503). A checkpoint waits for such
+ * a recovery and is abandoned if a worker restarts during it (a half-restored worker's snapshot
+ * would replace its series' history with what it has so far). A sample a worker died on twice is
+ * quarantined (runtime `onQuarantined`): appended to `quarantine.jsonl` in the state directory,
+ * refused from then on and skipped by replays, so one poison sample cannot crash-loop the node.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { durationMs } from '../common/index.js';
 import { IngestError, type IngestSource, type SampleSink, type SubmitResult } from '../ingest/index.js';
@@ -30,6 +46,7 @@ import {
   type KeyedOutput,
   type KeyedRuntime,
   type KeyedSample,
+  type SampleId,
   type Wal,
   type WalReadStats,
 } from '../keyed-runtime/index.js';
@@ -61,6 +78,12 @@ export interface PipelineOptions {
   readonly onAlertEvents: (events: readonly AlertEvent[], opts: { resync: boolean }) => void;
   /** Progress of long startup work (checkpoint restore, WAL replay). */
   readonly onProgress?: (phase: string, done: number, total: number) => void;
+  /**
+   * The module (href) the workers load instead of the anomaly operator: one that wraps it (same
+   * name, state and outputs). Fault tests inject worker crashes through it.
+   * @defaultValue the anomaly operator
+   */
+  readonly operatorModule?: string;
 }
 
 export interface RecoveryReport {
@@ -96,17 +119,56 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const t0 = Date.now();
 
   let recovering = true;
+  /**
+   * Workers being rebuilt after a crash (set when the crash is reported, cleared when the last
+   * restart's recovery finished): checkpoints wait for them, ingest stays paused.
+   */
+  const workerRecoveries = new Map<number, { readonly done: Promise<void>; readonly resolve: () => void }>();
+  function markRecovering(worker: number): void {
+    if (workerRecoveries.has(worker)) return;
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    workerRecoveries.set(worker, { done, resolve });
+  }
+  const quarantineFile = join(stateDir, 'quarantine.jsonl');
+  const quarantined = loadQuarantine(quarantineFile, log);
   const runtime: KeyedRuntime<AnomalyOutput> = createKeyedRuntime<AnomalyOutput>({
-    operatorModule: OPERATOR_MODULE,
+    operatorModule: opts.operatorModule ?? OPERATOR_MODULE,
     operatorOptions: opts.operatorOptions,
     workers: config.runtime.workers,
     keyGroups: config.runtime.key_groups,
     queueCapacity: config.runtime.queue_capacity,
     batchSize: config.runtime.batch_size,
     dedupWindow: config.runtime.dedup_window,
+    quarantined,
     onOutputs: (outputs) => deliver(outputs, false),
+    onQuarantined: (q) => {
+      metrics.samplesQuarantined.inc();
+      try {
+        appendDurably(
+          quarantineFile,
+          JSON.stringify({
+            key: q.key,
+            ts: q.ts,
+            worker: q.worker,
+            crashes: q.crashes,
+            at: new Date().toISOString(),
+          }) + '\n',
+        );
+      } catch (err) {
+        log.error(
+          { err, file: quarantineFile },
+          'cannot record the quarantined sample; it is quarantined until restart',
+        );
+      }
+      log.error(
+        { metricKey: q.key, ts: q.ts, worker: q.worker, crashes: q.crashes, file: quarantineFile },
+        'a sample crashed its worker thread repeatedly: quarantined (refused and skipped from now on)',
+      );
+    },
     onError: (e) => {
       if (e.code === 'RUNTIME_WORKER_FAILED') {
+        markRecovering(e.worker);
         metrics.workerRestarts.inc();
         log.error({ err: e, worker: e.worker }, 'worker failed; restarting it and replaying its key groups');
       } else {
@@ -235,8 +297,12 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
         runtime.offer(samples);
         return;
       } catch (err) {
-        if (err instanceof RuntimeError && err.code === 'RUNTIME_OVERLOADED') await runtime.drain();
-        else throw err;
+        if (!(err instanceof RuntimeError && err.code === 'RUNTIME_OVERLOADED')) throw err;
+        // Full queues, or paused while a crashed worker is rebuilt: the drain resolves at once
+        // when nothing is in flight, so yield to the event loop (worker messages, the recovery)
+        // or this loop would spin on microtasks and the recovery could never run.
+        await runtime.drain();
+        await new Promise((r) => setImmediate(r));
       }
     }
   }
@@ -252,6 +318,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
 
   async function recoverWorker(worker: number, keyGroups: readonly number[]): Promise<void> {
     const wanted = new Set(keyGroups);
+    const generation = restartsOf(worker);
     try {
       const ids = listCheckpoints(ckptDir);
       let lsn = 0;
@@ -281,12 +348,18 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
         if (stats.records % 64 === 0) await runtime.drain();
       }
       await runtime.drain();
+      if (restartsOf(worker) !== generation) return; // it died again: the next recovery takes over
       log.info({ worker, keyGroups: keyGroups.length, records: stats.records }, 'worker recovered');
     } catch (err) {
+      if (restartsOf(worker) !== generation) return;
       log.fatal({ err, worker }, 'worker recovery failed; its series lost state since the last checkpoint');
-    } finally {
-      runtime.resume();
     }
+    workerRecoveries.get(worker)?.resolve();
+    workerRecoveries.delete(worker);
+    if (workerRecoveries.size === 0) runtime.resume();
+  }
+  function restartsOf(worker: number): number {
+    return runtime.stats().workers[worker]?.restarts ?? 0;
   }
 
   // 4. Checkpoints on a timer, and TTL expiry.
@@ -295,6 +368,9 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   async function checkpoint(): Promise<{ id: number; keys: number; bytes: number; seconds: number }> {
     if (checkpointing) return checkpointing;
     checkpointing = (async () => {
+      // A worker being rebuilt holds only part of its series' state: wait until it is whole.
+      while (workerRecoveries.size > 0) await Promise.all([...workerRecoveries.values()].map((r) => r.done));
+      const restartsBefore = runtime.stats().workers.map((w) => w.restarts);
       const started = process.hrtime.bigint();
       const id = nextId++;
       // Created inside the try: a writer that cannot even be created (disk full) fails this
@@ -314,6 +390,11 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
           const w = writer;
           await runtime.snapshotEach(chunk, (kg, bytes, keys) => w.addGroup(kg, bytes, keys, walLsn));
         }
+        if (runtime.stats().workers.some((w, i) => w.restarts !== restartsBefore[i]))
+          throw new RuntimeError(
+            'RUNTIME_WORKER_FAILED',
+            'a worker restarted during the checkpoint, so its key groups were snapshotted half-restored; abandoned',
+          );
         const bytes = await writer.finish({
           id,
           createdAt: new Date().toISOString(),
@@ -437,7 +518,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     runtime,
     recovery,
     checkpoint,
-    ready: () => !recovering && wal.writable,
+    ready: () => !recovering && wal.writable && workerRecoveries.size === 0,
     async close() {
       clearInterval(ckptTimer);
       if (ttlTimer) clearInterval(ttlTimer);
@@ -452,6 +533,48 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       releaseLock();
     },
   };
+}
+
+/**
+ * The quarantined samples recorded in `file` (one JSON object per line; a torn or unreadable line
+ * is reported and skipped, never fatal: the worst case is that sample crashing a worker twice more).
+ */
+function loadQuarantine(file: string, log: Logger): SampleId[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: SampleId[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      const o = JSON.parse(line) as { key?: unknown; ts?: unknown };
+      if (typeof o.key === 'string' && typeof o.ts === 'number') {
+        out.push({ key: o.key, ts: o.ts });
+        return;
+      }
+    } catch {
+      // reported below
+    }
+    log.warn({ file, line: i + 1 }, 'unreadable quarantine entry skipped');
+  });
+  if (out.length > 0)
+    log.warn({ file, samples: out.length }, 'quarantined samples will be refused and skipped');
+  return out;
+}
+
+/** Appends `text` to `file` and fsyncs it (rare, small writes). */
+function appendDurably(file: string, text: string): void {
+  appendFileSync(file, text);
+  const fd = openSync(file, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

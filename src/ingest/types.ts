@@ -27,6 +27,8 @@ export interface RejectedItem {
  * - `OUT_OF_ORDER`: older than the newest accepted sample of its series.
  * - `DUPLICATE_CONFLICT`: same series and timestamp as an accepted sample, different value.
  * - `TIMESTAMP_OUT_OF_RANGE`: too far in the future, or not a plausible epoch-ms time.
+ * - `QUARANTINED`: this exact sample (series and timestamp) crashed a worker thread repeatedly and
+ *   is quarantined (listed in the state directory's quarantine.jsonl).
  */
 export type RejectCode =
   | 'INVALID_SAMPLE'
@@ -34,7 +36,8 @@ export type RejectCode =
   | 'LIMIT_EXCEEDED'
   | 'OUT_OF_ORDER'
   | 'DUPLICATE_CONFLICT'
-  | 'TIMESTAMP_OUT_OF_RANGE';
+  | 'TIMESTAMP_OUT_OF_RANGE'
+  | 'QUARANTINED';
 
 /** What a sink did with a batch: indices in `rejected` refer to the submitted array. */
 export interface SubmitResult {

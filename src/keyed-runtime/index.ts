@@ -9,12 +9,15 @@ export { assignKeyGroup, workerForKeyGroup, keyGroupRangeForWorker } from './key
 export {
   createKeyedRuntime,
   resolveWorkerCount,
+  recoveryDelayMs,
+  QUARANTINE_AFTER_CRASHES,
   type KeyedRuntime,
   type KeyedRuntimeOptions,
   type KeyedSample,
   type OfferResult,
   type RuntimeStats,
   type RouterRejectCode,
+  type SampleId,
 } from './runtime.js';
 export { createOperatorHarness, type OperatorHarness } from './harness.js';
 export {

@@ -16,6 +16,8 @@ export type ToWorker =
       readonly operatorModule: string;
       readonly operatorOptions: unknown;
       readonly broadcasts: readonly unknown[];
+      /** Two f64: the worker-local key id and ts of the sample being processed (id −1: none). */
+      readonly probe: SharedArrayBuffer;
     }
   | {
       readonly t: 'batch';

@@ -26,7 +26,30 @@ export interface KeyedSample {
 }
 
 /** Per-sample refusals the router decides. */
-export type RouterRejectCode = 'OUT_OF_ORDER' | 'DUPLICATE_CONFLICT';
+export type RouterRejectCode = 'OUT_OF_ORDER' | 'DUPLICATE_CONFLICT' | 'QUARANTINED';
+
+/** A sample identified by its series key and timestamp (ms). */
+export interface SampleId {
+  readonly key: string;
+  readonly ts: number;
+}
+
+/**
+ * A worker that dies this many times while processing the same sample has found a poison
+ * sample: it is quarantined instead of being replayed into the next worker.
+ */
+export const QUARANTINE_AFTER_CRASHES = 2;
+/** Crashes of one worker within this window (ms) count towards its recovery delay. */
+export const CRASH_WINDOW_MS = 60_000;
+
+/**
+ * How long the recovery of a restarted worker waits (ms) after its `recentCrashes`-th crash within
+ * {@link CRASH_WINDOW_MS}: none after the first, then 500 ms doubling up to 30 s, so a crash loop
+ * that is not one sample's fault (memory, a bug on a timer) costs little CPU while it lasts.
+ */
+export function recoveryDelayMs(recentCrashes: number): number {
+  return recentCrashes <= 1 ? 0 : Math.min(30_000, 500 * 2 ** (recentCrashes - 2));
+}
 
 export interface OfferResult {
   /** Indices (into the offered array) of samples sent to workers. */
@@ -49,6 +72,12 @@ export interface RuntimeEvents<O> {
    * the last checkpoint re-offered (`reoffer`), or they are lost. Called after the new worker is up.
    */
   onWorkerRestarted?(worker: number, keyGroups: readonly number[]): void;
+  /**
+   * A sample was being processed each of the {@link QUARANTINE_AFTER_CRASHES} times a worker died:
+   * from now on `offer` refuses it (QUARANTINED) and `reoffer` skips it. The wiring records it
+   * durably (to pass it back as `quarantined` after a restart) and reports it.
+   */
+  onQuarantined?(sample: SampleId & { readonly worker: number; readonly crashes: number }): void;
 }
 
 export interface KeyedRuntimeOptions<O> extends RuntimeEvents<O> {
@@ -68,6 +97,8 @@ export interface KeyedRuntimeOptions<O> extends RuntimeEvents<O> {
    * @defaultValue 8
    */
   readonly dedupWindow?: number;
+  /** Samples quarantined earlier (see `onQuarantined`): refused and skipped from the start. */
+  readonly quarantined?: Iterable<SampleId>;
 }
 
 /** Counters for /metrics and the console. */
@@ -88,6 +119,9 @@ export interface RuntimeStats {
     readonly operatorStats: Readonly<Record<string, number>> | undefined;
   }[];
   readonly keys: number;
+  /** Samples quarantined (see `onQuarantined`), and replayed copies of them skipped since start. */
+  readonly quarantined: number;
+  readonly quarantineSkipped: number;
   /** The workers' `operatorStats` summed key by key (empty when no worker reported). */
   readonly operatorStats: Readonly<Record<string, number>>;
 }
@@ -133,6 +167,13 @@ interface WorkerSlot {
    * checkpoint; see `snapshotEach`); undefined while a snapshot uses it or after it idled.
    */
   exchange: SharedArrayBuffer | undefined;
+  /**
+   * Written by the worker before each sample it processes: [worker-local key id, ts]; id −1
+   * between batches. Read after the worker died, it names the sample that was being processed.
+   */
+  probe: Float64Array;
+  /** Times (ms) of this worker's crashes within {@link CRASH_WINDOW_MS}. */
+  crashTimes: number[];
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- O is the output type delivered to onOutputs
@@ -247,11 +288,31 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
   let flushScheduled = false;
   const drainWaiters: (() => void)[] = [];
 
+  /** Quarantined samples: key → timestamps. */
+  const quarantine = new Map<string, Set<number>>();
+  let quarantinedCount = 0;
+  let quarantineSkipped = 0;
+  const isQuarantined = (key: string, ts: number): boolean =>
+    quarantinedCount > 0 && quarantine.get(key)?.has(ts) === true;
+  function addQuarantined(key: string, ts: number): boolean {
+    let set = quarantine.get(key);
+    if (!set) quarantine.set(key, (set = new Set()));
+    if (set.has(ts)) return false;
+    set.add(ts);
+    quarantinedCount++;
+    return true;
+  }
+  for (const q of opts.quarantined ?? []) addQuarantined(q.key, q.ts);
+  /** Crashes per suspect sample (`ts NUL key`); entries only for samples a worker died on. */
+  const suspects = new Map<string, number>();
+
   const slots: WorkerSlot[] = [];
   for (let i = 0; i < workerCount; i++) slots.push(spawn(i));
 
   function spawn(index: number, previous?: WorkerSlot): WorkerSlot {
     const worker = new Worker(WORKER_URL, { name: `vigil-worker-${index}` });
+    const probe = new Float64Array(new SharedArrayBuffer(16));
+    probe[0] = -1;
     const slot: WorkerSlot = previous ?? {
       index,
       worker,
@@ -267,8 +328,11 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
       exiting: false,
       operatorStats: undefined,
       exchange: undefined,
+      probe,
+      crashTimes: [],
     };
     slot.worker = worker;
+    slot.probe = probe;
     slot.ready = new Promise<void>((resolve, reject) => {
       const onMsg = (msg: FromWorker): void => {
         if (msg.t === 'ready') {
@@ -296,6 +360,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
       operatorModule: opts.operatorModule,
       operatorOptions: opts.operatorOptions,
       broadcasts: [...broadcasts.values()],
+      probe: probe.buffer,
     };
     worker.postMessage(init);
     return slot;
@@ -305,11 +370,24 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
     if (slot.exiting || slot.worker !== worker) return;
     // An unexpected exit: everything in flight on it is lost from memory (not from the WAL or
     // Kafka). Restart empty and tell the wiring, which restores and replays.
+    const probeId = slot.probe[0] as number;
+    const probeTs = slot.probe[1] as number;
+    let suspect: string | undefined;
+    if (probeId >= 0)
+      for (const [key, e] of routes)
+        if (e.worker === slot.index && e.id === probeId) {
+          suspect = key;
+          break;
+        }
     opts.onError({
       code: 'RUNTIME_WORKER_FAILED',
-      message: `worker ${slot.index} exited with code ${code}`,
+      message:
+        `worker ${slot.index} exited with code ${code}` +
+        (suspect === undefined ? '' : ` while processing ${JSON.stringify(suspect)} at ts ${probeTs}`),
       worker: slot.index,
+      ...(suspect === undefined ? {} : { key: suspect }),
     });
+    if (suspect !== undefined) noteSuspect(slot.index, suspect, probeTs);
     slot.inflight.clear();
     slot.inflightSamples = 0;
     slot.batch = newBatch(opts.batchSize);
@@ -329,9 +407,18 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
     const groups: number[] = [];
     for (let g = 0; g < K; g++) if (workerForKeyGroup(g, K, workerCount) === slot.index) groups.push(g);
     for (const [key, e] of routes) if (e.worker === slot.index) forget(key, e);
+    const now = Date.now();
+    slot.crashTimes = slot.crashTimes.filter((t) => now - t < CRASH_WINDOW_MS);
+    slot.crashTimes.push(now);
+    const delay = recoveryDelayMs(slot.crashTimes.length);
+    const generation = slot.restarts;
     spawn(slot.index, slot);
+    const recover = (): void => {
+      // A later crash (or close) superseded this recovery.
+      if (!closed && slot.restarts === generation) opts.onWorkerRestarted?.(slot.index, groups);
+    };
     slot.ready.then(
-      () => opts.onWorkerRestarted?.(slot.index, groups),
+      () => (delay === 0 ? recover() : setTimeout(recover, delay).unref()),
       (err: unknown) =>
         opts.onError({
           code: 'RUNTIME_WORKER_FAILED',
@@ -340,6 +427,18 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
         }),
     );
     checkDrained();
+  }
+
+  /** Counts a crash against the sample being processed; quarantines it at the threshold. */
+  function noteSuspect(worker: number, key: string, ts: number): void {
+    const id = `${ts}\u0000${key}`;
+    const crashes = (suspects.get(id) ?? 0) + 1;
+    if (crashes < QUARANTINE_AFTER_CRASHES) {
+      suspects.set(id, crashes);
+      return;
+    }
+    suspects.delete(id);
+    if (addQuarantined(key, ts)) opts.onQuarantined?.({ key, ts, worker, crashes });
   }
 
   function onMessage(slot: WorkerSlot, msg: FromWorker): void {
@@ -464,6 +563,14 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
       let duplicates = 0;
       for (let i = 0; i < samples.length; i++) {
         const smp = samples[i] as KeyedSample;
+        if (isQuarantined(smp.key, smp.ts)) {
+          rejected.push({
+            index: i,
+            code: 'QUARANTINED',
+            reason: `this sample crashed a worker thread ${QUARANTINE_AFTER_CRASHES} times and is quarantined`,
+          });
+          continue;
+        }
         const e = routeOf(smp.key);
         if (smp.ts > e.lastTs) {
           e.lastTs = smp.ts;
@@ -496,6 +603,10 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
 
     reoffer(samples, keyGroups) {
       for (const smp of samples) {
+        if (isQuarantined(smp.key, smp.ts)) {
+          quarantineSkipped++;
+          continue;
+        }
         const e = routeOf(smp.key);
         if (keyGroups && !keyGroups.has(e.keyGroup)) continue;
         if (smp.ts > e.lastTs) {
@@ -730,6 +841,8 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
           operatorStats[k] = (operatorStats[k] ?? 0) + v;
       return {
         keys: routes.size,
+        quarantined: quarantinedCount,
+        quarantineSkipped,
         operatorStats,
         workers: slots.map((s) => {
           let oldest = now;

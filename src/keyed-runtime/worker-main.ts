@@ -13,6 +13,8 @@ if (!port) throw new Error('worker-main.ts must run on a worker thread');
 
 let store: KeyedStore<unknown, unknown> | undefined;
 let operator: KeyedOperator<unknown, unknown> | undefined;
+/** Where the main thread reads which sample was being processed if this thread dies. */
+let probe: Float64Array<ArrayBufferLike> = new Float64Array(2);
 const pending: ToWorker[] = [];
 
 /** Least time between two operator stats snapshots on acknowledgements, ms. */
@@ -55,10 +57,16 @@ function handle(msg: ToWorker): void {
       let processed = 0;
       let stale = 0;
       const now = Date.now();
+      const p = probe;
       for (let i = 0; i < msg.n; i++) {
-        if (s.process(msg.ids[i] as number, msg.ts[i] as number, msg.values[i] as number, now)) processed++;
+        const id = msg.ids[i] as number;
+        const ts = msg.ts[i] as number;
+        p[0] = id;
+        p[1] = ts;
+        if (s.process(id, ts, msg.values[i] as number, now)) processed++;
         else stale++;
       }
+      p[0] = -1;
       const { outputs, errors } = s.drain();
       const stats = statsIfDue(now);
       send({ t: 'ack', seq: msg.seq, processed, stale, outputs, errors, ...(stats ? { stats } : {}) });
@@ -133,6 +141,7 @@ port.on('message', (msg: ToWorker) => {
 
 async function init(msg: Extract<ToWorker, { t: 'init' }>): Promise<void> {
   try {
+    probe = new Float64Array(msg.probe);
     const mod = (await import(msg.operatorModule)) as OperatorModule<unknown, unknown>;
     operator = mod.createOperator(msg.operatorOptions);
     for (const b of msg.broadcasts) operator.onBroadcast?.(b);

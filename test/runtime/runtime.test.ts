@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import {
   assignKeyGroup,
   createKeyedRuntime,
+  recoveryDelayMs,
   RuntimeError,
   type KeyedOutput,
   type KeyedRuntime,
@@ -222,6 +223,60 @@ describe('keyed runtime (real worker threads)', () => {
     await rt.drain();
     assert.equal(rt.stats().workers[restarted.worker]!.restarts, 1);
     await rt.close();
+  });
+
+  test('a sample its worker dies on twice is quarantined: refused by offer, skipped by reoffer; preloaded quarantines are refused at once', async () => {
+    const quarantined: { key: string; ts: number; crashes: number }[] = [];
+    const victim = { key: 'victim', ts: 1, value: -999 };
+    let recoveries = 0;
+    const { rt, errors } = start(2, {
+      onQuarantined: (q) => quarantined.push(q),
+      // As the wiring does: replay what the dead worker had (here, the poison sample), then resume.
+      onWorkerRestarted: () => {
+        recoveries++;
+        rt.reoffer([victim]);
+        rt.resume();
+      },
+    });
+    await rt.ready;
+    rt.offer([victim, { key: 'other', ts: 1, value: 5 }]);
+    const deadline = Date.now() + 15_000;
+    while (recoveries < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await rt.drain();
+    assert.equal(recoveries, 2, 'two crashes, two recoveries, no third crash');
+    assert.deepEqual(
+      quarantined.map((q) => [q.key, q.ts, q.crashes]),
+      [['victim', 1, 2]],
+    );
+    const crashes = errors.filter((e) => e.code === 'RUNTIME_WORKER_FAILED');
+    assert.equal(crashes.length, 2);
+    assert.ok(
+      crashes.every((e) => e.key === 'victim'),
+      'each crash names the sample being processed',
+    );
+    assert.equal(rt.stats().quarantined, 1);
+    assert.equal(rt.stats().quarantineSkipped, 1, 'the second recovery skipped it');
+    const r = rt.offer([victim, { key: 'victim', ts: 2, value: 7 }]);
+    assert.deepEqual(r.accepted, [1]);
+    assert.deepEqual(
+      r.rejected.map((x) => [x.index, x.code]),
+      [[0, 'QUARANTINED']],
+    );
+    await rt.drain();
+    assert.equal((await rt.query<SeqState>('victim', 'state'))?.count, 1, 'its series goes on');
+    await rt.close();
+
+    const again = start(1, { quarantined: [{ key: 'victim', ts: 1 }] });
+    await again.rt.ready;
+    assert.equal(again.rt.offer([victim]).rejected[0]?.code, 'QUARANTINED');
+    await again.rt.close();
+  });
+
+  test('recovery delay after repeated crashes: none, then 500 ms doubling, at most 30 s', () => {
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 7, 8, 20].map(recoveryDelayMs),
+      [0, 500, 1000, 2000, 4000, 16_000, 30_000, 30_000],
+    );
   });
 
   test('queries, broadcasts and timers reach the operator', async () => {
