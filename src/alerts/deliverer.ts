@@ -241,9 +241,11 @@ export class Deliverer {
     if (!error) {
       this.counter(type).delivered++;
       lane.shift();
-      await this.o.outbox.remove(entry.id);
-      if (attemptCount > 0) log.info({ attempt: attemptCount + 1 }, 'notification delivered after retries');
+      // Recorded as finished before the removal is awaited, so that a notification is always
+      // either pending or finished to a reader (a crash in between re-sends it: at least once).
       this.finish(entry, 'delivered', t1);
+      if (attemptCount > 0) log.info({ attempt: attemptCount + 1 }, 'notification delivered after retries');
+      await this.o.outbox.remove(entry.id);
       return;
     }
     const giveUp = this.o.policy.giveUpAfterMs;
@@ -268,13 +270,13 @@ export class Deliverer {
     }
     this.counter(type).failed++;
     lane.shift();
-    await this.o.outbox.remove(entry.id);
     const failureReason: DeliveryFailureReason = expired ? 'expired' : error.reason;
     log.error(
       { attempt: attemptCount + 1, reason: failureReason, err: error.message, groupKey: entry.groupKey },
       expired ? 'notification given up after give_up_after' : 'notification failed permanently',
     );
     this.finish(entry, 'failed', t1, failureReason);
+    await this.o.outbox.remove(entry.id);
   }
 
   private finish(
