@@ -370,15 +370,17 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
     if (slot.exiting || slot.worker !== worker) return;
     // An unexpected exit: everything in flight on it is lost from memory (not from the WAL or
     // Kafka). Restart empty and tell the wiring, which restores and replays.
+    // Keys routed to it must be re-announced to the new worker: forget them in the router's
+    // "sent" sense by re-registering on next use. The same pass finds the key of the sample the
+    // worker was processing (the probe holds its worker-local id; −1 between batches).
     const probeId = slot.probe[0] as number;
     const probeTs = slot.probe[1] as number;
     let suspect: string | undefined;
-    if (probeId >= 0)
-      for (const [key, e] of routes)
-        if (e.worker === slot.index && e.id === probeId) {
-          suspect = key;
-          break;
-        }
+    for (const [key, e] of routes)
+      if (e.worker === slot.index) {
+        if (e.id === probeId) suspect = key;
+        forget(key, e);
+      }
     opts.onError({
       code: 'RUNTIME_WORKER_FAILED',
       message:
@@ -400,13 +402,11 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
     slot.replies.clear();
     slot.restarts++;
     slot.operatorStats = undefined; // the new worker's operator counts from zero
-    // Keys routed to it must be re-announced to the new worker: forget them in the router's
-    // "sent" sense by re-registering on next use. Ingest pauses until the wiring has restored
-    // and replayed the worker's key groups (resume()), so no new sample can overtake a replay.
+    // Ingest pauses until the wiring has restored and replayed the worker's key groups
+    // (resume()), so no new sample can overtake a replay.
     pausedFor = `recovering worker ${slot.index}`;
     const groups: number[] = [];
     for (let g = 0; g < K; g++) if (workerForKeyGroup(g, K, workerCount) === slot.index) groups.push(g);
-    for (const [key, e] of routes) if (e.worker === slot.index) forget(key, e);
     const now = Date.now();
     slot.crashTimes = slot.crashTimes.filter((t) => now - t < CRASH_WINDOW_MS);
     slot.crashTimes.push(now);

@@ -19,7 +19,15 @@ import { startVigil, type VigilNode } from '../../src/app/main.js';
 import { createLogger } from '../../src/app/logger.js';
 import { listCheckpoints } from '../../src/keyed-runtime/index.js';
 import { waitFor } from '../support/vigil-process.js';
-import { reportAndCheck } from './support/oracle.js';
+import { metricValue } from '../support/vigil-cluster.js';
+import {
+  newCounters,
+  processedByKey,
+  reportAndCheck,
+  sendUntilAnswered,
+  type IngestAnswer,
+  type SendCounters,
+} from './support/oracle.js';
 
 const OPERATOR = new URL('../support/operators/crashing-anomaly.js', import.meta.url).href;
 const STEP = 60_000;
@@ -45,52 +53,26 @@ interface Sample {
   ts: number;
   value: number;
 }
-interface Counters {
-  accepted: number;
-  duplicates: number;
-  unavailable: number;
-}
 
-/** Posts until acknowledged (retrying 503s, as a client does); returns the 200 body. */
+/** Posts until acknowledged (the shared fault-test sender, retrying 503s); returns the 200 body. */
 async function sendUntilAcked(
   node: VigilNode,
   samples: readonly Sample[],
-  c: Counters,
-): Promise<{ accepted: number; duplicates: number; rejected: { code: string }[] }> {
-  for (let attempt = 0; attempt < 3000; attempt++) {
-    const res = await fetch(`${node.url}/api/v1/samples`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ samples }),
-    });
-    const json = (await res.json()) as { accepted: number; duplicates: number; rejected: { code: string }[] };
-    if (res.status === 200) {
-      c.accepted += json.accepted;
-      c.duplicates += json.duplicates;
-      return json;
-    }
-    assert.equal(res.status, 503, `unexpected status ${res.status}: ${JSON.stringify(json)}`);
-    assert.ok(res.headers.get('retry-after'), '503 carries Retry-After');
-    c.unavailable++;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('never acknowledged');
+  c: SendCounters,
+): Promise<IngestAnswer> {
+  const r = await sendUntilAnswered(() => node.url, samples, c);
+  assert.equal(r.status, 200, `unexpected status ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 
 async function seriesStatus(node: VigilNode, key: string): Promise<{ samples: number; lastTs: number }> {
-  const res = await fetch(`${node.url}/api/v1/series?search=${encodeURIComponent(key)}&limit=5`);
-  const page = (await res.json()) as {
-    items: { key: string; status: { samples: number; lastTs: number } }[];
-  };
-  const item = page.items.find((i) => i.key === key);
-  assert.ok(item, `series ${key} exists`);
-  return item.status;
+  const status = (await processedByKey(node.url, [key])).get(key);
+  assert.ok(status, `series ${key} exists`);
+  return status;
 }
 
 async function metric(node: VigilNode, name: string): Promise<number> {
-  const text = await (await fetch(`${node.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : 0;
+  return metricValue(await (await fetch(`${node.url}/metrics`)).text(), name);
 }
 
 const SERIES = 40;
@@ -111,7 +93,7 @@ test('a worker crash mid-stream: surfaced, restarted, restored and replayed; eve
   process.env['VIGIL_TEST_CRASH_ONCE'] = marker;
   process.env['VIGIL_TEST_SLOW_START_MS'] = '300';
   let node = await start(stateDir);
-  const c: Counters = { accepted: 0, duplicates: 0, unavailable: 0 };
+  const c = newCounters();
   const crashRound = Math.floor(ROUNDS / 2);
   const copyDir = mkdtempSync(join(tmpdir(), 'vigil-crash-copy-'));
   dirs.push(copyDir);
@@ -129,7 +111,7 @@ test('a worker crash mid-stream: surfaced, restarted, restored and replayed; eve
         samples.push(sample(k, step, round === crashRound && k === 7 && j === 2 ? -998 : undefined));
       }
     const r = await sendUntilAcked(node, samples, c);
-    assert.deepEqual(r.rejected, []);
+    assert.deepEqual(r.rejected ?? [], []);
     if (round === crashRound) {
       // A checkpoint asked for while the restarted worker is still starting (held 300 ms) and
       // being rebuilt waits for it (a snapshot of a half-restored worker would lose its series'
@@ -188,7 +170,7 @@ test('a sample that kills its worker every time is quarantined after two crashes
   const stateDir = mkdtempSync(join(tmpdir(), 'vigil-poison-'));
   dirs.push(stateDir);
   let node = await start(stateDir);
-  const c: Counters = { accepted: 0, duplicates: 0, unavailable: 0 };
+  const c = newCounters();
   for (let step = 0; step < 50; step++) await sendUntilAcked(node, [sample(1, step), sample(2, step)], c);
   // The poison sample between good ones of its own series and another series.
   const poison = sample(1, 50, -999);
@@ -204,7 +186,7 @@ test('a sample that kills its worker every time is quarantined after two crashes
   for (let step = 52; step < 60; step++) await sendUntilAcked(node, [sample(1, step), sample(2, step)], c);
   await node.pipeline.runtime.drain();
 
-  const restarts = node.pipeline.runtime.stats().workers.reduce((a, w) => a + w.restarts, 0);
+  const restarts = restartsOf(node);
   assert.equal(restarts, 2, 'two crashes, then the sample is quarantined instead of crashing again');
   assert.equal(await metric(node, 'vigil_samples_quarantined_total'), 1);
   const lines = readFileSync(join(stateDir, 'quarantine.jsonl'), 'utf8').trim().split('\n');
@@ -217,19 +199,19 @@ test('a sample that kills its worker every time is quarantined after two crashes
   assert.equal(s1.lastTs, T0 + 59 * STEP);
   assert.equal(s2.samples, 59, 'series 2: every sample (steps 0–50 and 52–59)');
   // Sent again, it is refused by name (400: everything in the request was refused).
-  await assertQuarantinedRefusal(node, poison);
+  await assertQuarantinedRefusal(node, poison, c);
 
   // The quarantine outlives the process.
   await node.close();
   node = await start(stateDir);
   assert.equal(node.pipeline.runtime.stats().quarantined, 1, 'quarantine.jsonl loaded at start');
-  await assertQuarantinedRefusal(node, poison);
+  await assertQuarantinedRefusal(node, poison, c);
   assert.equal((await seriesStatus(node, key(1))).samples, 59);
   await node.close();
   reportAndCheck({
     test: 'worker-poison-sample',
     accepted: 50 * 2 + 3 + 8 * 2,
-    rejected: { QUARANTINED: 2 },
+    rejected: c.rejected,
     processed: s1.samples + s2.samples,
     deadLettered: 1, // the quarantined sample, listed in quarantine.jsonl
     alertsExpected: 0,
@@ -239,19 +221,15 @@ test('a sample that kills its worker every time is quarantined after two crashes
   });
 });
 
-async function assertQuarantinedRefusal(node: VigilNode, poison: Sample): Promise<void> {
-  const res = await fetch(`${node.url}/api/v1/samples`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ samples: [poison] }),
-  });
-  const json = (await res.json()) as { rejected: { index: number; code: string; reason: string }[] };
-  assert.equal(res.status, 400);
+async function assertQuarantinedRefusal(node: VigilNode, poison: Sample, c: SendCounters): Promise<void> {
+  const { status, body } = await sendUntilAnswered(() => node.url, [poison], c);
+  assert.equal(status, 400);
+  const rejected = body.rejected ?? [];
   assert.deepEqual(
-    json.rejected.map((x) => [x.index, x.code]),
+    rejected.map((x) => [x.index, x.code]),
     [[0, 'QUARANTINED']],
   );
-  assert.match(json.rejected[0]!.reason, /crashed a worker thread 2 times/);
+  assert.match(rejected[0]!.reason, /crashed a worker thread 2 times/);
 }
 
 function restartsOf(node: VigilNode): number {
