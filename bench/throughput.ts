@@ -16,6 +16,7 @@
  * The last line is one JSON object with every figure.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -63,6 +64,25 @@ async function gaugeSum(url: string, name: string): Promise<number> {
 }
 /** Notifications waiting in Vigil's outbox. */
 const outboxSize = (url: string): Promise<number> => gaugeSum(url, 'vigil_notification_outbox');
+/**
+ * CPU time (s) the process `pid` has used so far: its main thread (tid = pid) and all its threads,
+ * from /proc (Linux; undefined elsewhere). Per-sample CPU is steadier than samples/s on a shared
+ * machine: it does not move when a neighbour takes a core.
+ */
+function cpuSeconds(pid: number): { main: number; all: number } | undefined {
+  const tick = 100; // USER_HZ on Linux
+  const read = (path: string): number => {
+    const f = readFileSync(path, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / tick; // utime + stime
+  };
+  try {
+    return { main: read(`/proc/${pid}/task/${pid}/stat`), all: read(`/proc/${pid}/stat`) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Samples acknowledged (in the WAL) and not yet processed by the workers. */
 const queuedSamples = (url: string): Promise<number> => gaugeSum(url, 'vigil_worker_queue_samples');
 
@@ -169,18 +189,26 @@ ${MAX_IN_FLIGHT > 0 ? `  retry:\n    max_in_flight: ${MAX_IN_FLIGHT}\n` : ''}  r
     const warmupRate = (preSamples * 1000) / (Date.now() - preStart);
     const rawRates: number[] = [];
     const vigilRates: number[] = [];
+    const cpuMain: number[] = [];
+    const cpuAll: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const a = await load({ ...base, url: raw.url, firstRound: rawRound, durationMs: SECONDS * 1000 });
       rawRound = a.lastRound;
       rawRates.push((a.samplesAcked * 1000) / a.elapsedMs);
+      const cpu0 = cpuSeconds(vigil.pid);
       const b = await load({ ...base, url: vigil.url, firstRound: vigilRound, durationMs: SECONDS * 1000 });
       vigilRound = b.lastRound;
       // End to end means scored: an acknowledged sample may still wait in a worker's queue, so
       // the round ends when the workers have processed everything it sent.
       const lagMs = await drainQueue(vigil.url);
       vigilRates.push((b.samplesAcked * 1000) / (b.elapsedMs + lagMs));
+      const cpu1 = cpuSeconds(vigil.pid);
+      if (cpu0 && cpu1) {
+        cpuMain.push(((cpu1.main - cpu0.main) * 1e6) / b.samplesAcked);
+        cpuAll.push(((cpu1.all - cpu0.all) * 1e6) / b.samplesAcked);
+      }
       process.stderr.write(
-        `round ${r + 1}: raw ${Math.round(rawRates[r]!)} samples/s, vigil ${Math.round(vigilRates[r]!)} samples/s (workers done ${lagMs} ms after the last acknowledgement)${Object.keys(b.non2xx).length ? ` (non-2xx ${JSON.stringify(b.non2xx)})` : ''}\n`,
+        `round ${r + 1}: raw ${Math.round(rawRates[r]!)} samples/s, vigil ${Math.round(vigilRates[r]!)} samples/s (workers done ${lagMs} ms after the last acknowledgement${cpu0 && cpu1 ? `; CPU per sample ${cpuAll.at(-1)!.toFixed(2)} µs, ingest thread ${cpuMain.at(-1)!.toFixed(2)} µs` : ''})${Object.keys(b.non2xx).length ? ` (non-2xx ${JSON.stringify(b.non2xx)})` : ''}\n`,
       );
     }
     const rawMax = median(rawRates);
@@ -245,6 +273,13 @@ ${MAX_IN_FLIGHT > 0 ? `  retry:\n    max_in_flight: ${MAX_IN_FLIGHT}\n` : ''}  r
       ratio: Number((vigilMax / rawMax).toFixed(3)),
       rawRounds: rawRates.map(Math.round),
       vigilRounds: vigilRates.map(Math.round),
+      // Median CPU per processed sample over the max rounds (all threads, and the ingest thread).
+      ...(cpuAll.length > 0
+        ? {
+            cpuUsPerSample: Number(median(cpuAll).toFixed(3)),
+            ingestThreadCpuUsPerSample: Number(median(cpuMain).toFixed(3)),
+          }
+        : {}),
       notificationBacklogAfterMax: backlogAfterMax,
       notificationDrainMs: drainMs,
       latencyLoadSamplesPerSec: Math.round((lat.samplesAcked * 1000) / lat.elapsedMs),
@@ -261,6 +296,11 @@ ${MAX_IN_FLIGHT > 0 ? `  retry:\n    max_in_flight: ${MAX_IN_FLIGHT}\n` : ''}  r
         `                         samples/s   ratio`,
         `raw node:http + JSON    ${String(result.rawSamplesPerSec).padStart(9)}   1.000`,
         `vigil end to end        ${String(result.vigilSamplesPerSec).padStart(9)}   ${result.ratio.toFixed(3)}   (models fitted; during warm-up: ${result.warmupSamplesPerSec})`,
+        ...(result.cpuUsPerSample !== undefined
+          ? [
+              `CPU per sample (median of the max rounds): ${result.cpuUsPerSample} µs, of which ingest thread ${result.ingestThreadCpuUsPerSample} µs`,
+            ]
+          : []),
         `notifications queued after the max rounds: ${result.notificationBacklogAfterMax}, drained in ${result.notificationDrainMs} ms`,
         `at ${result.latencyLoadSamplesPerSec} samples/s (half max): ack p50 ${result.ackLatencyP50Ms} ms, p99 ${result.ackLatencyP99Ms} ms; ` +
           `spike→webhook p50 ${result.alertLatencyP50Ms} ms, p99 ${result.alertLatencyP99Ms} ms (${result.alertsMatched} alerts fired during the run)`,

@@ -271,9 +271,7 @@ export async function buildVigilHttp(deps: HttpDeps): Promise<VigilHttpApp> {
     tenantLabel: server.auth.tenant_label,
     currentTenant: () => auth.currentTenant(),
     maxSeriesPerTenant: cfg.limits.max_series_per_tenant,
-    seriesTtlMs: durationMs(cfg.runtime.series_ttl),
     resolveAfterMs: durationMs(cfg.limits.series_limit_resolve_after),
-    ...(deps.api ? { existingKeys: () => deps.api!.runtime.keys() } : {}),
     ...(deps.onAlertEvents ? { onAlertEvents: deps.onAlertEvents } : {}),
     onLimited: (tenant, n) => {
       limitRefused.inc({ tenant }, n);
@@ -281,7 +279,12 @@ export async function buildVigilHttp(deps: HttpDeps): Promise<VigilHttpApp> {
     },
     ...(deps.now ? { now: deps.now } : {}),
   });
-  app.addHook('onClose', () => sink.close());
+  // The limit is counted where series are created: in the runtime that owns them.
+  if (sink.limiter && deps.api) deps.api.runtime.setSeriesLimiter(sink.limiter);
+  app.addHook('onClose', () => {
+    if (sink.limiter && deps.api) deps.api.runtime.setSeriesLimiter(undefined);
+    sink.close();
+  });
 
   if (cfg.ingest.http.enabled) {
     const ingestDeps = {

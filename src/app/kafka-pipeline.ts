@@ -919,7 +919,7 @@ export async function startKafkaPipeline(opts: KafkaPipelineOptions): Promise<Ka
 
   /** Offers `samples`; 'overloaded' when a worker queue is full (nothing taken). */
   function tryOffer(samples: readonly Sample[]): OfferResult | 'overloaded' {
-    if (samples.length === 0) return { accepted: [], duplicates: 0, rejected: [] };
+    if (samples.length === 0) return { accepted: [], refs: [], duplicates: 0, rejected: [] };
     try {
       return runtime.offer(samples);
     } catch (err) {

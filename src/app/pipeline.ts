@@ -493,6 +493,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
           res.accepted.length === samples.length
             ? samples
             : res.accepted.map((i) => samples[i] as KeyedSample),
+          res.refs,
         );
       }
       try {

@@ -18,6 +18,7 @@ export {
   type RuntimeStats,
   type RouterRejectCode,
   type SampleId,
+  type SeriesLimiter,
 } from './runtime.js';
 export { createOperatorHarness, type OperatorHarness } from './harness.js';
 export {
@@ -36,6 +37,7 @@ export {
   type WalOptions,
   type WalRecord,
   type WalReadStats,
+  type WalSeriesRef,
 } from './wal.js';
 export {
   openCheckpointWriter,

@@ -17,6 +17,7 @@ import { decodeKeyGroup } from './keyed-store.js';
 import { RecentSamples } from './recent-samples.js';
 import type { FromWorker, NewKeys, ToWorker, WireError } from './protocol.js';
 import type { KeyedOutput } from './types.js';
+import type { WalSeriesRef } from './wal.js';
 
 /** A sample as the runtime sees it. */
 export interface KeyedSample {
@@ -26,7 +27,26 @@ export interface KeyedSample {
 }
 
 /** Per-sample refusals the router decides. */
-export type RouterRejectCode = 'OUT_OF_ORDER' | 'DUPLICATE_CONFLICT' | 'QUARANTINED';
+export type RouterRejectCode = 'OUT_OF_ORDER' | 'DUPLICATE_CONFLICT' | 'QUARANTINED' | 'LIMIT_EXCEEDED';
+
+/**
+ * Decides which new series may exist (a series limit), kept in step with the runtime's series
+ * index: the runtime owns the set of live series, so a limit counted here never drifts from it.
+ * `admit` is asked only when `offer` meets a key it has no route for (never per sample of a known
+ * series); `added` and `removed` report every other change (restores, replays, expiry, key-group
+ * drops, a dead worker's keys). All calls are synchronous, on the main thread.
+ */
+export interface SeriesLimiter {
+  /**
+   * A sample of a series the runtime does not have: undefined to create the series (the limiter
+   * counts it now), or the reason to refuse that sample with LIMIT_EXCEEDED.
+   */
+  admit(key: string): string | undefined;
+  /** A series came to exist without `admit` (restored from a checkpoint, replayed from the log). */
+  added(key: string): void;
+  /** A series was forgotten (expired, its key group dropped, its worker died). */
+  removed(key: string): void;
+}
 
 /** A sample identified by its series key and timestamp (ms). */
 export interface SampleId {
@@ -54,6 +74,11 @@ export function recoveryDelayMs(recentCrashes: number): number {
 export interface OfferResult {
   /** Indices (into the offered array) of samples sent to workers. */
   readonly accepted: number[];
+  /**
+   * The series of each accepted sample (parallel to `accepted`): what `Wal.append` takes to skip
+   * looking each sample's key up again (as a Prometheus appender hands back a series reference).
+   */
+  readonly refs: WalSeriesRef[];
   /** Exact repeats of a key's newest sample (acknowledged, not processed again). */
   readonly duplicates: number;
   readonly rejected: { readonly index: number; readonly code: RouterRejectCode; readonly reason: string }[];
@@ -126,7 +151,7 @@ export interface RuntimeStats {
   readonly operatorStats: Readonly<Record<string, number>>;
 }
 
-interface RouteEntry {
+interface RouteEntry extends WalSeriesRef {
   readonly id: number;
   readonly worker: number;
   readonly keyGroup: number;
@@ -237,6 +262,11 @@ export interface KeyedRuntime<O> {
   hasKey(key: string): boolean;
   readonly size: number;
   stats(): RuntimeStats;
+  /**
+   * Installs (or with undefined removes) the limiter asked before `offer` creates a series; it is
+   * told `added` for every series that exists now, then kept in step (see {@link SeriesLimiter}).
+   */
+  setSeriesLimiter(limiter: SeriesLimiter | undefined): void;
   /** While paused (a worker is being recovered), `offer` refuses with RUNTIME_OVERLOADED. */
   pause(reason: string): void;
   resume(): void;
@@ -276,9 +306,11 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
   const K = opts.keyGroups;
   const routes = new Map<string, RouteEntry>();
   const recent = new RecentSamples(opts.dedupWindow ?? 8);
+  let limiter: SeriesLimiter | undefined;
   const forget = (key: string, e: RouteEntry): void => {
     routes.delete(key);
     recent.release(e.slot);
+    limiter?.removed(key);
   };
   const broadcasts = new Map<string, unknown>();
   let seq = 0;
@@ -509,18 +541,25 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
     });
   }
 
-  function routeOf(key: string): RouteEntry {
-    let e = routes.get(key);
-    if (!e) {
-      const keyGroup = assignKeyGroup(key, K);
-      const worker = workerForKeyGroup(keyGroup, K, workerCount);
-      const slot = slots[worker] as WorkerSlot;
-      e = { id: slot.nextId++, worker, keyGroup, lastTs: -Infinity, lastValue: NaN, slot: recent.allocate() };
-      routes.set(key, e);
-      slot.batch.newIds.push(e.id);
-      slot.batch.newKeys.push(key);
-      slot.batch.newGroups.push(keyGroup);
-    }
+  /** Creates the route of a key the router does not know (the caller checked). */
+  function newRoute(key: string): RouteEntry {
+    const keyGroup = assignKeyGroup(key, K);
+    const worker = workerForKeyGroup(keyGroup, K, workerCount);
+    const slot = slots[worker] as WorkerSlot;
+    const e: RouteEntry = {
+      id: slot.nextId++,
+      worker,
+      keyGroup,
+      lastTs: -Infinity,
+      lastValue: NaN,
+      slot: recent.allocate(),
+      walSegment: -1,
+      walId: 0,
+    };
+    routes.set(key, e);
+    slot.batch.newIds.push(e.id);
+    slot.batch.newKeys.push(key);
+    slot.batch.newGroups.push(keyGroup);
     return e;
   }
 
@@ -559,6 +598,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
     offer(samples) {
       runtime.checkCapacity();
       const accepted: number[] = [];
+      const refs: RouteEntry[] = [];
       const rejected: OfferResult['rejected'] = [];
       let duplicates = 0;
       for (let i = 0; i < samples.length; i++) {
@@ -571,13 +611,22 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
           });
           continue;
         }
-        const e = routeOf(smp.key);
+        let e = routes.get(smp.key);
+        if (!e) {
+          const refusal = limiter?.admit(smp.key);
+          if (refusal !== undefined) {
+            rejected.push({ index: i, code: 'LIMIT_EXCEEDED', reason: refusal });
+            continue;
+          }
+          e = newRoute(smp.key);
+        }
         if (smp.ts > e.lastTs) {
           e.lastTs = smp.ts;
           e.lastValue = smp.value;
           recent.record(e.slot, smp.ts, smp.value);
           append(e, smp.ts, smp.value);
           accepted.push(i);
+          refs.push(e);
           continue;
         }
         const seen = smp.ts === e.lastTs ? e.lastValue : recent.valueAt(e.slot, smp.ts);
@@ -598,7 +647,7 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
         }
       }
       scheduleFlush();
-      return { accepted, duplicates, rejected };
+      return { accepted, refs, duplicates, rejected };
     },
 
     reoffer(samples, keyGroups) {
@@ -607,8 +656,12 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
           quarantineSkipped++;
           continue;
         }
-        const e = routeOf(smp.key);
-        if (keyGroups && !keyGroups.has(e.keyGroup)) continue;
+        let e = routes.get(smp.key);
+        if (keyGroups && !keyGroups.has(e ? e.keyGroup : assignKeyGroup(smp.key, K))) continue;
+        if (!e) {
+          e = newRoute(smp.key);
+          limiter?.added(smp.key);
+        }
         if (smp.ts > e.lastTs) {
           e.lastTs = smp.ts;
           e.lastValue = smp.value;
@@ -734,8 +787,11 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
               lastTs: entry.lastTs,
               lastValue: entry.lastValue,
               slot: recent.allocate(),
+              walSegment: -1,
+              walId: 0,
             };
             routes.set(entry.key, route);
+            limiter?.added(entry.key);
             if (Number.isFinite(entry.lastTs)) recent.record(route.slot, entry.lastTs, entry.lastValue);
           } else if (entry.lastTs > route.lastTs) {
             route.lastTs = entry.lastTs;
@@ -858,6 +914,11 @@ export function createKeyedRuntime<O>(opts: KeyedRuntimeOptions<O>): KeyedRuntim
           };
         }),
       };
+    },
+
+    setSeriesLimiter(l) {
+      limiter = l;
+      if (l) for (const key of routes.keys()) l.added(key);
     },
 
     pause(reason) {

@@ -68,8 +68,12 @@ export interface Wal {
   readonly writable: boolean;
   /** LSN the next record gets: a checkpoint taken now covers everything before it. */
   readonly appendLsn: number;
-  /** Appends one record (synchronously, in memory). */
-  append(samples: readonly KeyedSample[]): void;
+  /**
+   * Appends one record (synchronously, in memory). `refs[i]`, when given, is the series reference
+   * of `samples[i]` (the runtime's `OfferResult.refs`): its id in the segment is kept there, so a
+   * key is looked up once per segment instead of once per sample.
+   */
+  append(samples: readonly KeyedSample[], refs?: readonly WalSeriesRef[]): void;
   /** Resolves when everything appended so far is on disk; rejects (retryable) if the write failed. */
   sync(): Promise<void>;
   /** Deletes segments that only hold records before `lsn` (a durable checkpoint covers them). */
@@ -99,11 +103,25 @@ function listSegments(dir: string): number[] {
 }
 
 /**
+ * A series' id in the segment being appended to, remembered by the caller between appends (the
+ * runtime's route of the series): `walSegment` is the serial of the key table that assigned
+ * `walId` (−1: none). A reference from an older table is simply looked up again.
+ */
+export interface WalSeriesRef {
+  walSegment: number;
+  walId: number;
+}
+
+let tableSerial = 0;
+
+/**
  * The keys of one segment by id, for format-2 records: `idOf` returns a key's id, defining it
  * (for the next record's definitions) when the segment has not seen it. Holds every key of the
  * segment (a map entry per series, shared key strings) until the segment ends.
  */
 class WalKeyTable {
+  /** Tells this table from every other one of the process (see {@link WalSeriesRef}). */
+  readonly serial = ++tableSerial;
   private readonly ids = new Map<string, number>();
   private newKeys: string[] = [];
   private newBytes = 0;
@@ -141,8 +159,23 @@ class WalKeyTable {
 }
 
 /** Encodes one format-2 record (header + payload) against a segment's key table. */
-function encodeWalRecord2(samples: readonly KeyedSample[], table: WalKeyTable, ids: Int32Array): Uint8Array {
-  for (let i = 0; i < samples.length; i++) ids[i] = table.idOf((samples[i] as KeyedSample).key);
+function encodeWalRecord2(
+  samples: readonly KeyedSample[],
+  refs: readonly WalSeriesRef[] | undefined,
+  table: WalKeyTable,
+  ids: Int32Array,
+): Uint8Array {
+  if (refs) {
+    const serial = table.serial;
+    for (let i = 0; i < samples.length; i++) {
+      const ref = refs[i] as WalSeriesRef;
+      if (ref.walSegment !== serial) {
+        ref.walId = table.idOf((samples[i] as KeyedSample).key);
+        ref.walSegment = serial;
+      }
+      ids[i] = ref.walId;
+    }
+  } else for (let i = 0; i < samples.length; i++) ids[i] = table.idOf((samples[i] as KeyedSample).key);
   const size = 8 + 4 + table.definitionBytes + 20 * samples.length;
   const buf = Buffer.allocUnsafe(size);
   buf.writeUInt32LE((FORMAT2 | samples.length) >>> 0, 8);
@@ -438,7 +471,7 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
     get appendLsn() {
       return appendLsn;
     },
-    append(samples) {
+    append(samples, refs) {
       if (closed) throw new RuntimeError('RUNTIME_CLOSED', 'write-ahead log is closed');
       let startsSegment = false;
       if (appendSegBytes >= segmentBytes) {
@@ -447,7 +480,7 @@ export async function openWal(opts: WalOptions): Promise<Wal> {
         startsSegment = true;
       }
       if (ids.length < samples.length) ids = new Int32Array(2 * samples.length);
-      const bytes = encodeWalRecord2(samples, table, ids);
+      const bytes = encodeWalRecord2(samples, refs, table, ids);
       appendSegBytes += bytes.length;
       queue.push({ lsn: appendLsn, bytes, startsSegment });
       queuedBytes += bytes.length;

@@ -203,6 +203,57 @@ describe('keyed runtime (real worker threads)', () => {
     await rt.close();
   });
 
+  test('a series limiter is asked only for new series and kept in step: seeded, refusals per sample, replays, expiry, dropped groups', async () => {
+    const { rt, outputs } = start(2);
+    await rt.ready;
+    assert.equal(rt.offer(['a', 'b', 'c'].map((key) => ({ key, ts: 1, value: 1 }))).accepted.length, 3);
+    const live = new Set<string>();
+    let asked = 0;
+    const LIMIT = 4;
+    rt.setSeriesLimiter({
+      admit(key) {
+        asked++;
+        if (live.size >= LIMIT) return `full (${live.size})`;
+        live.add(key);
+        return undefined;
+      },
+      added: (key) => live.add(key),
+      removed: (key) => assert.ok(live.delete(key), `removed ${key} once`),
+    });
+    assert.deepEqual([...live].sort(), ['a', 'b', 'c'], 'seeded with the existing series');
+    const r = rt.offer([
+      { key: 'a', ts: 2, value: 1 },
+      { key: 'd', ts: 2, value: 1 },
+      { key: 'e', ts: 2, value: 1 },
+      { key: 'b', ts: 2, value: 1 },
+      { key: 'e', ts: 3, value: 1 },
+    ]);
+    assert.deepEqual(r.accepted, [0, 1, 3]);
+    assert.equal(r.refs.length, r.accepted.length, 'one series reference per accepted sample');
+    assert.deepEqual(
+      r.rejected.map((x) => [x.index, x.code, x.reason]),
+      [
+        [2, 'LIMIT_EXCEEDED', 'full (4)'],
+        [4, 'LIMIT_EXCEEDED', 'full (4)'],
+      ],
+    );
+    assert.equal(asked, 3, 'asked for d and twice for e, never for a known series');
+    // Replays create series without asking (they were accepted once).
+    rt.reoffer([{ key: 'f', ts: 5, value: 1 }]);
+    assert.ok(live.has('f'));
+    await rt.drain();
+    assert.equal(outputs.filter((o) => o.key === 'e').length, 0);
+    // Dropping key groups and expiry forget series, and the limiter hears of each.
+    const groupOfA = assignKeyGroup('a', 64);
+    await rt.dropKeyGroups([groupOfA]);
+    assert.ok(!live.has('a'));
+    const before = live.size;
+    assert.equal(await rt.expire(Date.now() + 1000), before);
+    assert.equal(live.size, 0);
+    assert.equal(rt.offer([{ key: 'e', ts: 9, value: 1 }]).accepted.length, 1, 'room again');
+    await rt.close();
+  });
+
   test('a worker crash is surfaced, the worker restarts, ingest pauses until recovery resumes it', async () => {
     let restarted: { worker: number; keyGroups: readonly number[] } | undefined;
     const { rt, errors } = start(2, {

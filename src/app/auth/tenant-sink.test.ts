@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AlertEvent } from '../../alerts/index.js';
 import { seriesKey } from '../../common/index.js';
-import { IngestError, type Sample, type SampleSink } from '../../ingest/index.js';
+import type { Sample, SampleSink } from '../../ingest/index.js';
 import { createTenantSink, SERIES_LIMIT_ALERT } from './tenant-sink.js';
 
 const sample = (metric: string, labels: Record<string, string>, ts = 1_750_000_000_000): Sample => ({
@@ -13,13 +13,11 @@ const sample = (metric: string, labels: Record<string, string>, ts = 1_750_000_0
   value: 1,
 });
 
-/** The next sink in line: takes everything, remembers what it got (or fails when told to). */
-function passThrough(): SampleSink & { got: Sample[]; fail: boolean } {
+/** The next sink in line: takes everything, remembers what it got. */
+function passThrough(): SampleSink & { got: Sample[] } {
   const s = {
     got: [] as Sample[],
-    fail: false,
     submit(samples: readonly Sample[]) {
-      if (s.fail) return Promise.reject(new IngestError('INGEST_UNAVAILABLE', 'disk full'));
       s.got.push(...samples);
       return Promise.resolve({ accepted: samples.length, duplicates: 0, rejected: [] });
     },
@@ -35,7 +33,6 @@ test('stamping: the tenant label replaces the client’s, keys follow; no tenant
     tenantLabel: 'tenant',
     currentTenant: () => tenant,
     maxSeriesPerTenant: 0,
-    seriesTtlMs: 0,
     resolveAfterMs: 60_000,
   });
   await sink.submit([sample('m', { tenant: 'team-b', x: '1' }), sample('m', {})], 'json');
@@ -49,63 +46,63 @@ test('stamping: the tenant label replaces the client’s, keys follow; no tenant
   sink.close();
 });
 
-test('series limit: existing series are counted, new ones refused past it, a failed submit counts nothing', async () => {
-  const inner = passThrough();
+test('series limit: counts what the runtime reports, refuses new series past it, one alert per episode', async () => {
   const events: AlertEvent[] = [];
+  const limited: [string, number][] = [];
   const sink = createTenantSink({
-    inner,
+    inner: passThrough(),
     tenantLabel: 'tenant',
     currentTenant: () => undefined,
     maxSeriesPerTenant: 3,
-    seriesTtlMs: 0,
     resolveAfterMs: 60_000,
-    existingKeys: () => ['a{tenant="t"}', 'b{tenant="t"}', 'c{}'],
     onAlertEvents: (e) => events.push(...e),
+    onLimited: (t, n) => limited.push([t, n]),
   });
-  assert.equal(sink.seriesOf('t'), 2, 'seeded from the runtime’s keys');
+  const l = sink.limiter!;
+  for (const key of ['a{tenant="t"}', 'b{tenant="t"}', 'c{}']) l.added(key);
+  assert.equal(sink.seriesOf('t'), 2, 'seeded from the runtime’s series');
   assert.equal(sink.seriesOf(''), 1);
-  inner.fail = true;
-  await assert.rejects(sink.submit([sample('d', { tenant: 't' })], 'json'));
-  assert.equal(sink.seriesOf('t'), 2, 'a series of a refused (503) batch does not count');
-  inner.fail = false;
-  const r = await sink.submit(
-    [sample('d', { tenant: 't' }), sample('e', { tenant: 't' }), sample('a', { tenant: 't' }, 2e12)],
-    'json',
+  assert.equal(l.admit('d{tenant="t"}'), undefined);
+  assert.equal(sink.seriesOf('t'), 3, 'an admitted series counts at once');
+  assert.equal(
+    l.admit('e{tenant="t"}'),
+    'series limit reached: tenant "t" has 3 series (limits.max_series_per_tenant 3); new series refused',
   );
-  assert.equal(r.accepted, 2);
-  assert.deepEqual(
-    r.rejected.map((x) => [x.index, x.code]),
-    [[1, 'LIMIT_EXCEEDED']],
-  );
+  assert.equal(l.admit('f{tenant="t"}')?.startsWith('series limit reached'), true);
+  assert.equal(l.admit('g{}'), undefined, 'other tenants are counted apart');
+  assert.equal(events.length, 0, 'reported once per turn, after the offer');
+  await Promise.resolve();
+  assert.deepEqual(limited, [['t', 2]]);
   assert.equal(events.length, 1);
   assert.equal(events[0]?.labels['alertname'], SERIES_LIMIT_ALERT);
   assert.equal(events[0]?.labels['tenant'], 't');
   assert.equal(events[0]?.status, 'firing');
-  await sink.submit([sample('f', { tenant: 't' })], 'json');
+  assert.ok(l.admit('h{tenant="t"}'));
+  await Promise.resolve();
   assert.equal(events.length, 1, 'one alert per episode, not one per refusal');
+  l.removed('a{tenant="t"}');
+  assert.equal(sink.seriesOf('t'), 2, 'a forgotten series (expired, dropped) frees its place');
+  assert.equal(l.admit('h{tenant="t"}'), undefined);
   sink.close();
 });
 
-test('series limit: a series unseen for series_ttl frees its place; the alert resolves after a quiet period', async () => {
+test('series limit: the alert resolves after a quiet period; no limit means no limiter', async () => {
   let now = 1_000_000;
   const events: AlertEvent[] = [];
   const sink = createTenantSink({
     inner: passThrough(),
     tenantLabel: 'tenant',
     currentTenant: () => 'x',
-    maxSeriesPerTenant: 2,
-    seriesTtlMs: 60_000,
+    maxSeriesPerTenant: 1,
     resolveAfterMs: 400,
     onAlertEvents: (e) => events.push(...e),
     now: () => now,
   });
-  await sink.submit([sample('a', {}), sample('b', {})], 'json');
-  const refused = await sink.submit([sample('c', {})], 'json');
-  assert.equal(refused.rejected[0]?.code, 'LIMIT_EXCEEDED');
+  const l = sink.limiter!;
+  assert.equal(l.admit('a{tenant="x"}'), undefined);
+  assert.ok(l.admit('b{tenant="x"}'));
+  await Promise.resolve();
   assert.equal(sink.limitFiring('x'), true);
-  now += 61_000; // a and b unseen for longer than the TTL
-  const ok = await sink.submit([sample('c', {})], 'json');
-  assert.equal(ok.accepted, 1, 'room again after the forgotten series were pruned');
   now += 1000; // no refusal for longer than resolveAfterMs
   await new Promise((r) => setTimeout(r, 300)); // the resolve timer runs every 100 ms
   assert.deepEqual(
@@ -115,4 +112,13 @@ test('series limit: a series unseen for series_ttl frees its place; the alert re
   assert.equal(events[0]?.fingerprint, events[1]?.fingerprint);
   assert.equal(sink.limitFiring('x'), false);
   sink.close();
+  const unlimited = createTenantSink({
+    inner: passThrough(),
+    tenantLabel: 'tenant',
+    currentTenant: () => undefined,
+    maxSeriesPerTenant: 0,
+    resolveAfterMs: 400,
+  });
+  assert.equal(unlimited.limiter, undefined);
+  unlimited.close();
 });
