@@ -11,7 +11,7 @@
  * with its tenant label (no label: tenant ""). The runtime asks the limiter only when a sample
  * would create a series, and reports every series restored, replayed, expired
  * (`runtime.series_ttl`) or dropped, so the count is the runtime's own and costs nothing per
- * sample of a known series (it was a map lookup per sample here, ~8% of the ingest thread at
+ * sample of a known series (it was a map lookup per sample here, 9% of the ingest thread at
  * saturation, bench:throughput). A sample of a series the tenant already has always passes; a
  * sample of a NEW series past the limit is refused on its own with LIMIT_EXCEEDED and a reason
  * naming the limit; the rest of the request goes on. On the first refusal, one alert
